@@ -1,0 +1,134 @@
+-- 04_authenticate.sql: a session becomes a database role, transaction-locally.
+--
+-- Runs as sessiongate_owner. sessiongate calls auth.authenticate(token_hash)
+-- as the first statement of every request transaction; PostgREST calls
+-- auth.authenticate() (no arguments) as its db-pre-request. Both leave the
+-- same state behind, and all of it is set with is_local = true, so it ends
+-- with the transaction: a pooled connection (or PgBouncer in transaction mode)
+-- carries nothing into the next request.
+--
+-- These functions are SECURITY INVOKER on purpose: PostgreSQL forbids
+-- SET ROLE inside a SECURITY DEFINER function, and the membership check must
+-- be made for the real session user. The privileged read is confined to
+-- auth.resolve_session().
+
+-- The caller's user id, for policies. NULL when there is no signed-in user,
+-- including when the setting is missing or empty, so a policy comparing
+-- against it matches no row rather than erroring or matching everything.
+CREATE OR REPLACE FUNCTION auth.user_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT nullif(current_setting('auth.user_id', true), '')::uuid
+$$;
+COMMENT ON FUNCTION auth.user_id() IS
+  'The signed-in user''s id for this transaction, or NULL (fail closed)';
+
+CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea)
+RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  live record;
+  claims jsonb;
+BEGIN
+  -- A NULL hash (no cookie, or one whose signature failed) skips the lookup.
+  SELECT * INTO live FROM auth.resolve_session(token_hash) WHERE token_hash IS NOT NULL;
+
+  IF live.session_id IS NULL THEN
+    -- No session, or an expired, revoked or disabled one: anonymous, with
+    -- every identity setting present but empty.
+    PERFORM set_config('role', 'anonymous', true),
+            set_config('auth.user_id', '', true),
+            set_config('auth.session_id', '', true),
+            set_config('request.jwt.claims', '{}', true),
+            set_config('jwt.claims.role', 'anonymous', true),
+            set_config('jwt.claims.user_id', '', true),
+            set_config('jwt.claims.email', '', true),
+            set_config('jwt.claims.session_id', '', true);
+    RETURN QUERY SELECT 'anonymous'::name, NULL::uuid, NULL::uuid, NULL::timestamptz;
+    RETURN;
+  END IF;
+
+  -- Never trust the stored role: it must be one the connecting role may
+  -- switch into. session_user, not current_user: under PostgREST the
+  -- pre-request runs after SET ROLE to the anonymous role.
+  IF NOT pg_has_role(session_user, live.role, 'MEMBER') THEN
+    RAISE EXCEPTION 'session role "%" is not permitted', live.role
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = format('GRANT %I TO %I, or change the user''s role.', live.role, session_user);
+  END IF;
+
+  -- The claim names follow PostgREST (request.jwt.claims, with role and sub)
+  -- and PostGraphile (jwt.claims.*), so policies written for either work.
+  claims := jsonb_build_object(
+    'role', live.role,
+    'sub', live.user_id,
+    'user_id', live.user_id,
+    'email', live.email,
+    'session_id', live.session_id);
+
+  PERFORM set_config('role', live.role, true),
+          set_config('auth.user_id', live.user_id::text, true),
+          set_config('auth.session_id', live.session_id::text, true),
+          set_config('request.jwt.claims', claims::text, true),
+          set_config('jwt.claims.role', live.role, true),
+          set_config('jwt.claims.user_id', live.user_id::text, true),
+          set_config('jwt.claims.email', live.email, true),
+          set_config('jwt.claims.session_id', live.session_id::text, true);
+
+  RETURN QUERY SELECT live.role, live.user_id, live.session_id, live.last_seen_at;
+END
+$$;
+COMMENT ON FUNCTION auth.authenticate(bytea) IS
+  'Resolve sha256(session secret) into role, auth.user_id and request.jwt.claims, transaction-locally';
+
+-- The session secret from a cookie value as sessiongate writes it:
+-- base64url(secret) "." signature. The signature is itsdangerous's and is
+-- checked by the service; the database does not need it, because only the
+-- hash of a valid 256-bit secret finds a row.
+CREATE OR REPLACE FUNCTION auth.cookie_token_hash(cookie text) RETURNS bytea
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  encoded text := split_part(cookie, '.', 1);
+BEGIN
+  IF encoded !~ '^[A-Za-z0-9_-]{43}$' THEN
+    RETURN NULL;
+  END IF;
+  RETURN sha256(decode(translate(encoded, '-_', '+/') || '=', 'base64'));
+END
+$$;
+
+-- PostgREST's db-pre-request form. PostgREST 9+ puts the request's cookies
+-- in request.cookies as a JSON object; older versions used one setting per
+-- cookie, request.cookie.<name>. Without a sessiongate cookie it changes
+-- nothing, so a request PostgREST already authenticated by JWT keeps its role.
+CREATE OR REPLACE FUNCTION auth.authenticate() RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  cookies jsonb := nullif(current_setting('request.cookies', true), '')::jsonb;
+  cookie text := coalesce(
+    cookies ->> '__Host-sessiongate',
+    cookies ->> 'sessiongate',
+    nullif(current_setting('request.cookie.__Host-sessiongate', true), ''),
+    nullif(current_setting('request.cookie.sessiongate', true), ''));
+BEGIN
+  IF cookie IS NULL THEN
+    RETURN;
+  END IF;
+  PERFORM auth.authenticate(auth.cookie_token_hash(cookie));
+END
+$$;
+COMMENT ON FUNCTION auth.authenticate() IS
+  'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
+
+REVOKE ALL ON FUNCTION auth.user_id(), auth.authenticate(bytea), auth.authenticate(),
+  auth.cookie_token_hash(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.authenticate(bytea) TO authenticator, anonymous;
+GRANT EXECUTE ON FUNCTION auth.authenticate(), auth.cookie_token_hash(text) TO authenticator, anonymous;
+GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;
