@@ -1,0 +1,200 @@
+"""Account routes: sign-up, login, logout, the current user, session refresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from starlette.responses import Response
+
+from app import sessions
+from app.api.deps import client_ip, user_agent
+from app.api.models import Credentials, ErrorBody, User
+from app.errors import JSON_TYPE, ApiError, not_authenticated
+from app.gateway import Gateway, get_gateway
+from app.passwords import hash_password, verify_password
+
+router = APIRouter(prefix="/api", tags=["accounts"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 403, 409, 422)
+}
+
+_CREATE_USER = text(
+    "SELECT * FROM auth.create_user(:email, :password_hash, :role, :verified)"
+)
+_LOOKUP = text("SELECT user_id, password_hash, disabled FROM auth.login_lookup(:email)")
+_UPGRADE_HASH = text("SELECT auth.upgrade_password_hash(:user_id, :old, :new)")
+_GET_USER = text("SELECT * FROM auth.get_user(:user_id)")
+
+_INVALID_CREDENTIALS = ApiError(
+    401,
+    "invalid_credentials",
+    "Invalid e-mail or password",
+    hint="Check both and try again.",
+)
+
+
+def _json(payload: Any, status: int = 200) -> Response:
+    # Responses that set or reflect a session must never be cached.
+    return Response(
+        orjson.dumps(payload),
+        status_code=status,
+        media_type=JSON_TYPE,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def normalise_email(raw: str) -> str:
+    """A syntactically valid address in normal form, or a 422."""
+    try:
+        return validate_email(raw, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ApiError(
+            422, "invalid_email", "That is not a valid e-mail address", details=str(error)
+        ) from error
+
+
+def _unwrap(error: sa_exc.DBAPIError) -> asyncpg.PostgresError | None:
+    cause = error.orig.__cause__ if error.orig is not None else None
+    return cause if isinstance(cause, asyncpg.PostgresError) else None
+
+
+async def create_user(
+    gateway: Gateway, email: str, password: str, *, role: str | None = None, verified: bool
+) -> dict[str, Any]:
+    """Validate, hash and store a new user; the profile row. Shared with the CLI."""
+    address = normalise_email(email)
+    gateway.passwords.check(password)
+    password_hash = await hash_password(password)
+    try:
+        async with gateway.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    _CREATE_USER,
+                    {
+                        "email": address,
+                        "password_hash": password_hash,
+                        "role": role or gateway.settings.default_role,
+                        "verified": verified,
+                    },
+                )
+            ).one()
+    except sa_exc.DBAPIError as error:
+        cause = _unwrap(error)
+        if isinstance(cause, asyncpg.UniqueViolationError):
+            raise ApiError(
+                409,
+                "email_taken",
+                "An account with this e-mail already exists",
+                hint="Sign in instead, or use another address.",
+            ) from error
+        if cause is not None and cause.sqlstate in {"22023", "42501"}:
+            raise ApiError(422, "invalid_role", str(cause.args[0]), hint=cause.hint) from error
+        raise
+    return dict(row._mapping)
+
+
+@router.post("/signup", status_code=201, response_model=User, responses=_ERRORS)
+async def signup(body: Credentials, request: Request) -> Response:
+    """Create an account with the default role. Sign in afterwards with /api/login."""
+    gateway = get_gateway(request)
+    row = await create_user(gateway, body.email, body.password, verified=True)
+    return _json(User.from_row(row).model_dump(mode="json"), status=201)
+
+
+@router.post("/login", response_model=User, responses=_ERRORS)
+async def login(body: Credentials, request: Request) -> Response:
+    """Check the password and start a new session in an HttpOnly cookie.
+
+    Unknown e-mail and wrong password get the same answer in about the same
+    time. A session cookie sent along is revoked: login never reuses one.
+    """
+    gateway = get_gateway(request)
+    try:
+        address: str | None = normalise_email(body.email)
+    except ApiError:
+        address = None
+    account = None
+    if address is not None and len(body.password) <= gateway.passwords.max_length:
+        async with gateway.engine.connect() as conn:
+            account = (await conn.execute(_LOOKUP, {"email": address})).one_or_none()
+    valid, replacement = await verify_password(
+        body.password[: gateway.passwords.max_length],
+        None if account is None else account.password_hash,
+    )
+    if account is None or not valid:
+        raise _INVALID_CREDENTIALS
+    if account.disabled:
+        raise ApiError(403, "account_disabled", "This account is disabled")
+
+    presented = gateway.cookie.read(request)
+    async with gateway.engine.begin() as conn:
+        if presented is not None:
+            await sessions.revoke(conn, presented)
+        if replacement is not None:
+            await conn.execute(
+                _UPGRADE_HASH,
+                {"user_id": account.user_id, "old": account.password_hash, "new": replacement},
+            )
+        issued = await sessions.issue(
+            conn,
+            gateway.settings,
+            account.user_id,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+        )
+        user = (await conn.execute(_GET_USER, {"user_id": account.user_id})).one()
+    response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
+    gateway.cookie.write(response, issued.secret, issued.expires_at)
+    return response
+
+
+@router.post("/logout", status_code=204, responses=_ERRORS)
+async def logout(request: Request) -> Response:
+    """End the session and delete the cookie. Always 204, signed in or not."""
+    gateway = get_gateway(request)
+    presented = gateway.cookie.read(request)
+    if presented is not None:
+        async with gateway.engine.begin() as conn:
+            await sessions.revoke(conn, presented)
+    response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+    gateway.cookie.delete(response)
+    return response
+
+
+@router.get("/me", response_model=User, responses=_ERRORS)
+async def me(request: Request) -> Response:
+    """The signed-in user, or 401."""
+    gateway = get_gateway(request)
+    presented = gateway.cookie.read(request)
+    if presented is None:
+        raise not_authenticated()
+    async with gateway.engine.connect() as conn:
+        row = await sessions.current_user(conn, presented)
+    if row is None:
+        raise not_authenticated()
+    return _json(User.from_row(row).model_dump(mode="json"))
+
+
+@router.post("/refresh", responses=_ERRORS)
+async def refresh(request: Request) -> Response:
+    """Swap the session's secret for a new one; the old cookie stops working."""
+    gateway = get_gateway(request)
+    presented = gateway.cookie.read(request)
+    if presented is None:
+        raise not_authenticated()
+    async with gateway.engine.begin() as conn:
+        issued = await sessions.rotate(conn, gateway.settings, presented)
+    if issued is None:
+        raise not_authenticated()
+    response = _json(
+        {"session_id": str(issued.session_id), "expires_at": issued.expires_at.isoformat()}
+    )
+    gateway.cookie.write(response, issued.secret, issued.expires_at)
+    return response

@@ -1,0 +1,1 @@
+"""The PostgREST-style data API over the exposed schemas."""

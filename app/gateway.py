@@ -1,0 +1,49 @@
+"""The running service's shared state: settings, engine, cookie codec, schema cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
+
+from app.config import Settings
+from app.cookies import SessionCookie
+from app.dataapi.schema import SchemaCache
+from app.passwords import PasswordPolicy
+from app.sessions import Toucher
+
+
+@dataclass
+class Gateway:
+    """Everything a request handler needs that outlives the request."""
+
+    settings: Settings
+    engine: AsyncEngine
+    cookie: SessionCookie
+    toucher: Toucher
+    schema: SchemaCache
+    passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
+
+    @classmethod
+    def build(cls, settings: Settings, engine: AsyncEngine) -> Gateway:
+        """Wire the pieces from settings and a ready engine."""
+        cookie = SessionCookie(
+            keys=tuple(settings.signing_keys),
+            name=settings.session_cookie_name,
+            secure=settings.secure_cookies,
+        )
+        return cls(
+            settings=settings,
+            engine=engine,
+            cookie=cookie,
+            toucher=Toucher(engine, settings),
+            schema=SchemaCache(settings.db_schemas),
+            passwords=PasswordPolicy(settings.password_min_length, settings.password_max_length),
+        )
+
+
+def get_gateway(connection: HTTPConnection) -> Gateway:
+    """The Gateway of the app serving this request."""
+    gateway: Gateway = connection.app.state.gateway
+    return gateway

@@ -1,0 +1,136 @@
+"""Binding a request to one transaction that carries the caller's role and GUCs.
+
+Every data route and every hand-written route that uses `rls_session` goes
+through `request_transaction`: borrow one pooled connection, BEGIN, run
+auth.authenticate() as the first statement, hand the transaction to the
+handler, COMMIT. All identity settings are transaction-local, so nothing
+survives into the next request that borrows the connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import asyncpg
+from fastapi import Depends, Request
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from starlette.requests import HTTPConnection
+
+from app.cookies import token_hash
+from app.errors import ApiError, from_postgres
+from app.gateway import Gateway, get_gateway
+
+_AUTHENTICATE = text(
+    "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate(:token_hash)"
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the database thinks the caller is, for this transaction."""
+
+    role: str
+    user_id: UUID | None
+    session_id: UUID | None
+    last_seen_at: datetime | None
+
+    @property
+    def anonymous(self) -> bool:
+        """True when there is no live session."""
+        return self.session_id is None
+
+
+@dataclass(frozen=True)
+class RequestTransaction:
+    """An open transaction, already authenticated."""
+
+    connection: AsyncConnection
+    identity: Identity
+
+    async def driver(self) -> asyncpg.Connection:
+        """The asyncpg connection underneath, for statements that return JSON text."""
+        raw = await self.connection.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+        return driver
+
+
+def presented_token_hash(gateway: Gateway, connection: HTTPConnection) -> bytes | None:
+    """sha256 of the cookie's secret, or None without a validly signed cookie."""
+    secret = gateway.cookie.read(connection)
+    return None if secret is None else token_hash(secret)
+
+
+@asynccontextmanager
+async def request_transaction(
+    gateway: Gateway, connection: HTTPConnection, *, readonly: bool = False
+) -> AsyncIterator[RequestTransaction]:
+    """Open the request's transaction as the caller; commit when the block ends.
+
+    An exception inside the block rolls everything back, authentication
+    included. `readonly` starts the transaction READ ONLY.
+    """
+    hashed = presented_token_hash(gateway, connection)
+    identity: Identity | None = None
+    try:
+        async with gateway.engine.connect() as conn:
+            if readonly:
+                await conn.execution_options(postgresql_readonly=True)
+            async with conn.begin():
+                row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).one()
+                identity = Identity(row.role, row.user_id, row.session_id, row.last_seen_at)
+                if isinstance(connection, Request):
+                    connection.state.identity = identity
+                yield RequestTransaction(conn, identity)
+    except sa_exc.TimeoutError as error:
+        raise ApiError(
+            503,
+            "pool_exhausted",
+            "No database connection available",
+            hint="The service is overloaded; retry shortly.",
+            headers={"Retry-After": "1"},
+        ) from error
+    except sa_exc.DBAPIError as error:
+        # SQLAlchemy wraps asyncpg's errors; unwrap to map them like raw ones.
+        cause = error.orig.__cause__ if error.orig is not None else None
+        if isinstance(cause, asyncpg.PostgresError):
+            raise from_postgres(cause, anonymous=identity is None or identity.anonymous) from error
+        raise
+    except asyncpg.PostgresError as error:
+        raise from_postgres(error, anonymous=identity is None or identity.anonymous) from error
+    if gateway.toucher.due(identity.session_id, identity.last_seen_at):
+        assert identity.session_id is not None
+        gateway.toucher.touch_later(identity.session_id)
+
+
+async def _rls_session(request: Request) -> AsyncIterator[AsyncSession]:
+    gateway = get_gateway(request)
+    async with request_transaction(gateway, request) as tx:
+        # rollback_only: the route may flush and even "commit"; the real
+        # COMMIT is ours, after the route returns and before the response.
+        session = AsyncSession(bind=tx.connection, join_transaction_mode="rollback_only")
+        session.info["identity"] = tx.identity
+        try:
+            yield session
+        finally:
+            await session.close()
+
+
+RlsSession = Annotated[AsyncSession, Depends(_rls_session, scope="function")]
+"""A FastAPI dependency: an AsyncSession in the caller's RLS transaction.
+
+    @router.get("/mine")
+    async def mine(session: RlsSession) -> ...:
+        rows = await session.execute(text("SELECT * FROM api.todos"))
+
+The caller's Identity is in `session.info["identity"]`.
+"""
+
+rls_session = _rls_session
+"""The dependency function itself, for `Depends(rls_session, scope="function")`."""
