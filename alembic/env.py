@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from alembic import context
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from alembic import context
 from app.config import get_settings
 from app.db import resolve_urls
 

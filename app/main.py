@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway.build(settings, engine)
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
+            assert raw.driver_connection is not None
             await gateway.schema.load(raw.driver_connection)
         app.state.gateway = gateway
         try:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from alembic import command, op
 from alembic.config import Config
 from sqlalchemy.util import await_only
 
+from alembic import command, op
 from app.config import PROJECT_ROOT
 
 SQL_DIR = PROJECT_ROOT / "sql"

@@ -21,9 +21,7 @@ _ISSUE = text(
     "SELECT session_id, expires_at FROM auth.issue_session("
     ":user_id, :token_hash, :idle, :absolute, CAST(:ip AS inet), :user_agent)"
 )
-_ROTATE = text(
-    "SELECT session_id, user_id, expires_at FROM auth.rotate_session(:old, :new, :idle)"
-)
+_ROTATE = text("SELECT session_id, user_id, expires_at FROM auth.rotate_session(:old, :new, :idle)")
 _REVOKE = text("SELECT auth.revoke_session(:token_hash)")
 _REVOKE_USER = text("SELECT auth.revoke_user_sessions(:user_id, :except_session)")
 _TOUCH = text("SELECT auth.touch_session(:session_id, :idle)")
@@ -70,13 +68,19 @@ async def issue(
     return IssuedSession(session_id=row.session_id, secret=secret, expires_at=row.expires_at)
 
 
-async def rotate(conn: AsyncConnection, settings: Settings, old_secret: bytes) -> IssuedSession | None:
+async def rotate(
+    conn: AsyncConnection, settings: Settings, old_secret: bytes
+) -> IssuedSession | None:
     """Give a live session a new secret; the old one stops working. None if not live."""
     secret = new_secret()
     row = (
         await conn.execute(
             _ROTATE,
-            {"old": token_hash(old_secret), "new": token_hash(secret), "idle": settings.session_idle_timeout},
+            {
+                "old": token_hash(old_secret),
+                "new": token_hash(secret),
+                "idle": settings.session_idle_timeout,
+            },
         )
     ).one_or_none()
     if row is None:

@@ -49,10 +49,10 @@ async def read_rows(relation: str, request: Request) -> Response:
     args: list[Any] = [] if limit is None else [limit]
     async with request_transaction(gateway, request, readonly=True) as tx:
         driver = await tx.driver()
-        body, count = await driver.fetchrow(sql, *args)
-    return Response(
-        body, media_type=JSON_TYPE, headers={"Content-Range": _content_range(count)}
-    )
+        row = await driver.fetchrow(sql, *args)
+        assert row is not None
+        body, count = row
+    return Response(body, media_type=JSON_TYPE, headers={"Content-Range": _content_range(count)})
 
 
 def _rows_from_body(raw: bytes, target: Relation) -> tuple[list[str], str]:
@@ -93,11 +93,13 @@ async def insert_rows(relation: str, request: Request) -> Response:
     async with request_transaction(gateway, request) as tx:
         driver = await tx.driver()
         if representation:
-            body, count = await driver.fetchrow(
+            row = await driver.fetchrow(
                 f"WITH _ins AS ({insert} RETURNING {table}.*) "
                 "SELECT coalesce(json_agg(_ins), '[]')::text, count(*) FROM _ins",
                 rows_json,
             )
+            assert row is not None
+            body, count = row
         else:
             body, count = None, int((await driver.execute(insert, rows_json)).split()[-1])
     headers = {"Content-Range": f"*/{count}"}

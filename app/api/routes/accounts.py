@@ -25,9 +25,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 409, 422)
 }
 
-_CREATE_USER = text(
-    "SELECT * FROM auth.create_user(:email, :password_hash, :role, :verified)"
-)
+_CREATE_USER = text("SELECT * FROM auth.create_user(:email, :password_hash, :role, :verified)")
 _LOOKUP = text("SELECT user_id, password_hash, disabled FROM auth.login_lookup(:email)")
 _UPGRADE_HASH = text("SELECT auth.upgrade_password_hash(:user_id, :old, :new)")
 _GET_USER = text("SELECT * FROM auth.get_user(:user_id)")

@@ -1,0 +1,1 @@
+"""Load benchmarks: sessiongate against a bare FastAPI + asyncpg baseline."""
