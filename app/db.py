@@ -73,7 +73,12 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={
             "statement_cache_size": settings.statement_cache_size,
-            "server_settings": {"application_name": "sessiongate"},
+            # Read by auth.authenticate(); set once per connection, so the
+            # anonymous role is configurable at no per-request cost.
+            "server_settings": {
+                "application_name": "sessiongate",
+                "sessiongate.anonymous_role": settings.anonymous_role,
+            },
         },
         # asyncpg's own cache does the work; SQLAlchemy's adapter cache sits on top.
         query_cache_size=1200,

@@ -4,36 +4,36 @@
 -- idempotent so the file can be re-applied to a cluster that already has the
 -- roles (several databases on one cluster share them).
 
--- The owner of every schema, table and SECURITY DEFINER function. It cannot log
--- in and is not a superuser, so Row Level Security applies to it (tables use
--- FORCE ROW LEVEL SECURITY): a view it owns cannot leak rows past a policy.
+-- sessiongate_owner owns every schema, table and SECURITY DEFINER function.
+-- It cannot log in and is not a superuser, so Row Level Security applies to
+-- it (tables use FORCE ROW LEVEL SECURITY): a view it owns cannot leak rows
+-- past a policy.
+--
+-- authenticator is the only role the service connects as. NOINHERIT: it holds
+-- no privilege of its own on data; it must SET ROLE into one of the request
+-- roles first: anonymous (no valid session), webuser (the default signed-in
+-- role) and admin.
+--
+-- Roles are cluster-wide, and two databases may be migrated at once (tests
+-- do), so each CREATE tolerates losing the race to a concurrent one.
 DO $$
+DECLARE
+  wanted text[][] := ARRAY[
+    ['sessiongate_owner', 'NOLOGIN NOSUPERUSER NOBYPASSRLS'],
+    ['authenticator', 'LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE'],
+    ['anonymous', 'NOLOGIN NOSUPERUSER NOBYPASSRLS'],
+    ['webuser', 'NOLOGIN NOSUPERUSER NOBYPASSRLS'],
+    ['admin', 'NOLOGIN NOSUPERUSER NOBYPASSRLS']];
+  i int;
 BEGIN
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sessiongate_owner') THEN
-    CREATE ROLE sessiongate_owner NOLOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-
-  -- The only role the service connects as. NOINHERIT: it holds no privilege of
-  -- its own on data; it must SET ROLE into one of the roles below first.
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'authenticator') THEN
-    CREATE ROLE authenticator LOGIN NOINHERIT NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-  END IF;
-
-  -- Requests without a valid session.
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'anonymous') THEN
-    CREATE ROLE anonymous NOLOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-
-  -- The default role of a signed-in user.
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'webuser') THEN
-    CREATE ROLE webuser NOLOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
-
-  -- Signed-in administrators. Deliberately not a member of webuser's privileges
-  -- by inheritance games: grants are written out per object.
-  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'admin') THEN
-    CREATE ROLE admin NOLOGIN NOSUPERUSER NOBYPASSRLS;
-  END IF;
+  FOR i IN 1 .. array_length(wanted, 1) LOOP
+    CONTINUE WHEN EXISTS (SELECT FROM pg_roles WHERE rolname = wanted[i][1]);
+    BEGIN
+      EXECUTE format('CREATE ROLE %I %s', wanted[i][1], wanted[i][2]);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;  -- created meanwhile by a concurrent migration
+    END;
+  END LOOP;
 END
 $$;
 

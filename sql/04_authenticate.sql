@@ -24,6 +24,17 @@ $$;
 COMMENT ON FUNCTION auth.user_id() IS
   'The signed-in user''s id for this transaction, or NULL (fail closed)';
 
+-- The role for requests without a valid session: the setting
+-- sessiongate.anonymous_role (sessiongate sets it per connection from
+-- ANONYMOUS_ROLE; for PostgREST, ALTER ROLE authenticator SET ...), else
+-- "anonymous".
+CREATE OR REPLACE FUNCTION auth.anonymous_role() RETURNS name
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(nullif(current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
+$$;
+
 CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea)
 RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
 LANGUAGE plpgsql VOLATILE
@@ -32,6 +43,7 @@ AS $$
 DECLARE
   live record;
   claims jsonb;
+  anon name;
 BEGIN
   -- A NULL hash (no cookie, or one whose signature failed) skips the lookup.
   SELECT * INTO live FROM auth.resolve_session(token_hash) WHERE token_hash IS NOT NULL;
@@ -39,15 +51,21 @@ BEGIN
   IF live.session_id IS NULL THEN
     -- No session, or an expired, revoked or disabled one: anonymous, with
     -- every identity setting present but empty.
-    PERFORM set_config('role', 'anonymous', true),
+    anon := auth.anonymous_role();
+    IF NOT pg_has_role(session_user, anon, 'MEMBER') THEN
+      RAISE EXCEPTION 'anonymous role "%" is not permitted', anon
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = format('GRANT %I TO %I.', anon, session_user);
+    END IF;
+    PERFORM set_config('role', anon, true),
             set_config('auth.user_id', '', true),
             set_config('auth.session_id', '', true),
             set_config('request.jwt.claims', '{}', true),
-            set_config('jwt.claims.role', 'anonymous', true),
+            set_config('jwt.claims.role', anon, true),
             set_config('jwt.claims.user_id', '', true),
             set_config('jwt.claims.email', '', true),
             set_config('jwt.claims.session_id', '', true);
-    RETURN QUERY SELECT 'anonymous'::name, NULL::uuid, NULL::uuid, NULL::timestamptz;
+    RETURN QUERY SELECT anon, NULL::uuid, NULL::uuid, NULL::timestamptz;
     RETURN;
   END IF;
 
@@ -127,8 +145,9 @@ $$;
 COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
-REVOKE ALL ON FUNCTION auth.user_id(), auth.authenticate(bytea), auth.authenticate(),
+REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea), auth.authenticate(),
   auth.cookie_token_hash(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth.authenticate(bytea) TO authenticator, anonymous;
 GRANT EXECUTE ON FUNCTION auth.authenticate(), auth.cookie_token_hash(text) TO authenticator, anonymous;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;
+GRANT EXECUTE ON FUNCTION auth.anonymous_role() TO authenticator, anonymous;

@@ -9,6 +9,7 @@ free loopback port and tests talk to it over TCP with httpx.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -59,6 +60,20 @@ def _cluster_admin_url() -> str:
     return server.url(server.superuser, "postgres")
 
 
+async def _migrate(admin_url: str) -> None:
+    # Concurrent test runs on one cluster can collide on cluster-wide GRANTs
+    # ("tuple concurrently updated"); each migration is one transaction, so
+    # retrying is safe.
+    for attempt in range(5):
+        try:
+            await upgrade_async(admin_url, demo=True)
+            return
+        except Exception:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.5 + attempt)
+
+
 @pytest.fixture(scope="session")
 async def database() -> AsyncIterator[TestDatabase]:
     """A freshly migrated database (contract and demo app), dropped afterwards."""
@@ -69,7 +84,7 @@ async def database() -> AsyncIterator[TestDatabase]:
         hide_password=False
     )
     await ensure_database(admin)
-    await upgrade_async(admin, demo=True)
+    await _migrate(admin)
     yield TestDatabase(admin_url=admin, runtime_url=runtime)
     maintenance = plain_dsn(cluster.set(database="postgres").render_as_string(hide_password=False))
     conn = await asyncpg.connect(maintenance)
