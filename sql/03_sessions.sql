@@ -161,6 +161,6 @@ GRANT EXECUTE ON FUNCTION
 TO authenticator;
 
 -- resolve_session is also what authenticate() calls. authenticate() runs with
--- the caller's rights: authenticator from sessiongate, the anonymous role when
--- PostgREST runs it as db-pre-request.
-GRANT EXECUTE ON FUNCTION auth.resolve_session(bytea) TO authenticator, anonymous;
+-- the caller's rights: authenticator from sessiongate, any request role when
+-- PostgREST runs it as db-pre-request (see 04_authenticate.sql).
+GRANT EXECUTE ON FUNCTION auth.resolve_session(bytea) TO authenticator, anonymous, webuser, admin;

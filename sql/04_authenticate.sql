@@ -147,7 +147,11 @@ COMMENT ON FUNCTION auth.authenticate() IS
 
 REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea), auth.authenticate(),
   auth.cookie_token_hash(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.authenticate(bytea) TO authenticator, anonymous;
-GRANT EXECUTE ON FUNCTION auth.authenticate(), auth.cookie_token_hash(text) TO authenticator, anonymous;
+-- Under PostgREST the pre-request runs as whatever role the request already
+-- has (the anonymous role, or a JWT's role), so every request role may call
+-- it. That grants nothing new: switching into a session needs the hash of its
+-- 256-bit secret, which only a holder of the cookie can produce.
+GRANT EXECUTE ON FUNCTION auth.authenticate(bytea), auth.authenticate(), auth.cookie_token_hash(text),
+  auth.anonymous_role()
+  TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;
-GRANT EXECUTE ON FUNCTION auth.anonymous_role() TO authenticator, anonymous;

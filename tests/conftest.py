@@ -38,6 +38,8 @@ TEST_PASSWORD = "correct horse battery staple"
 class TestDatabase:
     """URLs of the migrated test database."""
 
+    __test__ = False  # a fixture value, not a test class
+
     admin_url: str  # SQLAlchemy URL, superuser
     runtime_url: str  # SQLAlchemy URL, authenticator
 
