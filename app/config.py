@@ -61,6 +61,47 @@ class Settings(BaseSettings):
     session_absolute_timeout: int = 24 * 60 * 60  # 24 hours
     # Seconds between writes of a session's last-seen time (the sliding expiry).
     session_touch_interval: int = 60  # 1 minute
+    # Seconds between runs of the in-service purge of ended sessions, used
+    # tokens and old delivered mail events; 0 turns it off (then run
+    # `sessiongate sessions purge-expired` from cron).
+    session_purge_interval: Annotated[int, Field(ge=0)] = 60 * 60  # 1 hour
+
+    # Account lifecycle (docs/accounts.md).
+    # Login refuses accounts whose e-mail is not verified. None: on, except
+    # in demo mode.
+    require_verified_email: bool | None = None
+    # Seconds a verification link works, counted from when it was mailed.
+    verify_token_lifetime: Annotated[int, Field(gt=0)] = 24 * 60 * 60  # 24 hours
+    # Seconds a password-reset link works, counted from when it was mailed.
+    reset_token_lifetime: Annotated[int, Field(gt=0)] = 60 * 60  # 1 hour
+    # Where the links in the mails point: PUBLIC_URL + path + "#token=...".
+    # The token rides in the fragment, which browsers never send to a server.
+    verify_path: str = "/verify"
+    reset_path: str = "/reset"
+    # Seconds delivered mail events are kept in auth.events before the purge.
+    event_retention: int = 7 * 24 * 60 * 60  # 7 days
+
+    # The mailer (`sessiongate mailer`). "stdout" prints mails instead of
+    # sending them; None: stdout in demo mode, smtp otherwise.
+    mail_transport: Literal["smtp", "stdout"] | None = None
+    # Run the mailer inside the service process too (`sessiongate run` turns
+    # this on in demo mode).
+    mailer_in_service: bool = False
+    mail_from: str = "sessiongate <no-reply@localhost>"
+    smtp_host: str = "localhost"
+    smtp_port: int = 587
+    # "starttls": upgrade a plain connection (port 587); "tls": implicit TLS
+    # (port 465); "none": plain text, only for a relay on a trusted network.
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # Seconds one SMTP exchange may take before it counts as failed.
+    smtp_timeout: float = 30.0
+    # Seconds between the mailer's sweeps of the outbox (besides LISTEN).
+    mailer_poll_interval: float = 30.0
+    # Retry backoff in seconds: base * 2^(attempts - 1), at most the maximum.
+    mailer_retry_base: float = 10.0
+    mailer_retry_max: float = 60 * 60  # 1 hour
 
     # Database roles. They must match sql/00_roles.sql.
     authenticator_role: str = "authenticator"
@@ -113,6 +154,20 @@ class Settings(BaseSettings):
     def demo_mode(self) -> bool:
         """Demo mode, resolved: explicit DEMO wins, else on for embedded PostgreSQL."""
         return self.embedded if self.demo is None else self.demo
+
+    @property
+    def verified_email_required(self) -> bool:
+        """REQUIRE_VERIFIED_EMAIL, resolved: explicit wins, else on outside demo mode."""
+        if self.require_verified_email is not None:
+            return self.require_verified_email
+        return not self.demo_mode
+
+    @property
+    def mailer_transport(self) -> Literal["smtp", "stdout"]:
+        """MAIL_TRANSPORT, resolved: explicit wins, else stdout in demo mode."""
+        if self.mail_transport is not None:
+            return self.mail_transport
+        return "stdout" if self.demo_mode else "smtp"
 
     @property
     def secure_cookies(self) -> bool:
