@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.conftest import TestDatabase, unique_email
+from tests.conftest import unique_email
 
 pytestmark = pytest.mark.contract
 
@@ -59,16 +59,6 @@ async def make_session(conn: asyncpg.Connection, *, role: str = "webuser") -> Se
         hashlib.sha256(secret).digest(),
     )
     return SessionFixture(user_id, email, secret, session_id)
-
-
-@pytest.fixture
-async def authn(database: TestDatabase) -> AsyncIterator[asyncpg.Connection]:
-    """A connection as authenticator, the service's only runtime role."""
-    conn = await asyncpg.connect(database.runtime_dsn)
-    try:
-        yield conn
-    finally:
-        await conn.close()
 
 
 # --- Roles ------------------------------------------------------------------
@@ -144,11 +134,13 @@ async def test_no_runtime_role_can_touch_auth_tables(
             assert allowed is False, (role, table, privilege)
 
 
-async def test_authenticator_cannot_read_password_hashes(authn: asyncpg.Connection) -> None:
+async def test_authenticator_cannot_read_password_hashes(
+    authenticator_db: asyncpg.Connection,
+) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await authn.fetch("SELECT password_hash FROM auth.users")
+        await authenticator_db.fetch("SELECT password_hash FROM auth.users")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await authn.fetch("SELECT token_hash FROM auth.sessions")
+        await authenticator_db.fetch("SELECT token_hash FROM auth.sessions")
 
 
 @pytest.mark.parametrize(
@@ -232,63 +224,70 @@ async def test_anonymous_may_read_but_not_write_todos(admin_db: asyncpg.Connecti
     assert not await admin_db.fetchval("SELECT has_schema_privilege('anonymous', 'app', 'USAGE')")
 
 
-async def test_policies_isolate_users(authn: asyncpg.Connection) -> None:
-    alice = await make_session(authn)
-    bob = await make_session(authn)
-    async with authn.transaction():
-        await authn.fetch("SELECT * FROM auth.authenticate($1)", alice.token_hash)
-        await authn.execute(
+async def test_policies_isolate_users(authenticator_db: asyncpg.Connection) -> None:
+    alice = await make_session(authenticator_db)
+    bob = await make_session(authenticator_db)
+    async with authenticator_db.transaction():
+        await authenticator_db.fetch("SELECT * FROM auth.authenticate($1)", alice.token_hash)
+        await authenticator_db.execute(
             "INSERT INTO api.todos (description, public)"
             " VALUES ('alice private', false), ('alice public', true)"
         )
-    async with authn.transaction():
-        await authn.fetch("SELECT * FROM auth.authenticate($1)", bob.token_hash)
-        seen = {r["description"] for r in await authn.fetch("SELECT description FROM api.todos")}
+    async with authenticator_db.transaction():
+        await authenticator_db.fetch("SELECT * FROM auth.authenticate($1)", bob.token_hash)
+        seen = {
+            r["description"]
+            for r in await authenticator_db.fetch("SELECT description FROM api.todos")
+        }
         assert "alice public" in seen
         assert "alice private" not in seen
-        changed = await authn.execute(
+        changed = await authenticator_db.execute(
             "UPDATE api.todos SET done = true WHERE description LIKE 'alice%'"
         )
         assert changed == "UPDATE 0"
-        deleted = await authn.execute("DELETE FROM api.todos WHERE description LIKE 'alice%'")
+        deleted = await authenticator_db.execute(
+            "DELETE FROM api.todos WHERE description LIKE 'alice%'"
+        )
         assert deleted == "DELETE 0"
 
 
-async def test_insert_cannot_claim_another_users_row(authn: asyncpg.Connection) -> None:
-    alice = await make_session(authn)
-    bob = await make_session(authn)
-    async with authn.transaction():
-        await authn.fetch("SELECT * FROM auth.authenticate($1)", bob.token_hash)
+async def test_insert_cannot_claim_another_users_row(authenticator_db: asyncpg.Connection) -> None:
+    alice = await make_session(authenticator_db)
+    bob = await make_session(authenticator_db)
+    async with authenticator_db.transaction():
+        await authenticator_db.fetch("SELECT * FROM auth.authenticate($1)", bob.token_hash)
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await authn.execute(
+            await authenticator_db.execute(
                 "INSERT INTO api.todos (description, user_id) VALUES ('forged', $1)", alice.user_id
             )
 
 
-async def test_user_id_fails_closed(authn: asyncpg.Connection) -> None:
-    async with authn.transaction():
-        await authn.execute("SET LOCAL ROLE webuser")
-        assert await authn.fetchval("SELECT auth.user_id()") is None
-        await authn.execute("SELECT set_config('auth.user_id', '', true)")
-        assert await authn.fetchval("SELECT auth.user_id()") is None
+async def test_user_id_fails_closed(authenticator_db: asyncpg.Connection) -> None:
+    async with authenticator_db.transaction():
+        await authenticator_db.execute("SET LOCAL ROLE webuser")
+        assert await authenticator_db.fetchval("SELECT auth.user_id()") is None
+        await authenticator_db.execute("SELECT set_config('auth.user_id', '', true)")
+        assert await authenticator_db.fetchval("SELECT auth.user_id()") is None
 
 
 # --- authenticate(token_hash) ---------------------------------------------------
 
 
 async def test_authenticate_sets_role_and_claims_transaction_locally(
-    authn: asyncpg.Connection,
+    authenticator_db: asyncpg.Connection,
 ) -> None:
-    session = await make_session(authn)
-    async with authn.transaction():
-        row = await authn.fetchrow("SELECT * FROM auth.authenticate($1)", session.token_hash)
+    session = await make_session(authenticator_db)
+    async with authenticator_db.transaction():
+        row = await authenticator_db.fetchrow(
+            "SELECT * FROM auth.authenticate($1)", session.token_hash
+        )
         assert row is not None
         assert (row["role"], row["user_id"], row["session_id"]) == (
             "webuser",
             session.user_id,
             session.session_id,
         )
-        state = await authn.fetchrow(
+        state = await authenticator_db.fetchrow(
             "SELECT current_user AS role, session_user AS login, auth.user_id() AS uid,"
             " current_setting('request.jwt.claims') AS claims,"
             " current_setting('jwt.claims.user_id') AS pg_user_id"
@@ -306,7 +305,7 @@ async def test_authenticate_sets_role_and_claims_transaction_locally(
             "session_id": str(session.session_id),
         }
         assert state["pg_user_id"] == str(session.user_id)
-    after = await authn.fetchrow(
+    after = await authenticator_db.fetchrow(
         "SELECT current_user AS role, current_setting('auth.user_id', true) AS uid,"
         " current_setting('request.jwt.claims', true) AS claims"
     )
@@ -328,54 +327,62 @@ async def test_authenticate_sets_role_and_claims_transaction_locally(
     ids=["revoked", "expired", "idle-expired", "disabled-user"],
 )
 async def test_dead_sessions_authenticate_as_anonymous(
-    authn: asyncpg.Connection, admin_db: asyncpg.Connection, spoil: str
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection, spoil: str
 ) -> None:
-    session = await make_session(authn)
+    session = await make_session(authenticator_db)
     await admin_db.execute(spoil, session.session_id)
-    async with authn.transaction():
-        row = await authn.fetchrow("SELECT * FROM auth.authenticate($1)", session.token_hash)
+    async with authenticator_db.transaction():
+        row = await authenticator_db.fetchrow(
+            "SELECT * FROM auth.authenticate($1)", session.token_hash
+        )
         assert row is not None
         assert row["role"] == "anonymous"
         assert row["user_id"] is None
-        assert await authn.fetchval("SELECT current_user") == "anonymous"
-        assert await authn.fetchval("SELECT current_setting('request.jwt.claims')") == "{}"
+        assert await authenticator_db.fetchval("SELECT current_user") == "anonymous"
+        assert (
+            await authenticator_db.fetchval("SELECT current_setting('request.jwt.claims')") == "{}"
+        )
 
 
-async def test_unknown_and_missing_hashes_are_anonymous(authn: asyncpg.Connection) -> None:
+async def test_unknown_and_missing_hashes_are_anonymous(
+    authenticator_db: asyncpg.Connection,
+) -> None:
     for value in (None, hashlib.sha256(b"guess").digest()):
-        async with authn.transaction():
-            row = await authn.fetchrow("SELECT * FROM auth.authenticate($1)", value)
+        async with authenticator_db.transaction():
+            row = await authenticator_db.fetchrow("SELECT * FROM auth.authenticate($1)", value)
             assert row is not None
             assert row["role"] == "anonymous"
-            assert await authn.fetchval("SELECT auth.user_id()") is None
+            assert await authenticator_db.fetchval("SELECT auth.user_id()") is None
 
 
 async def test_role_change_takes_effect_on_the_next_request(
-    authn: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
-    session = await make_session(authn)
+    session = await make_session(authenticator_db)
     await admin_db.execute("UPDATE auth.users SET role = 'admin' WHERE id = $1", session.user_id)
-    async with authn.transaction():
-        await authn.fetch("SELECT * FROM auth.authenticate($1)", session.token_hash)
-        assert await authn.fetchval("SELECT current_user") == "admin"
+    async with authenticator_db.transaction():
+        await authenticator_db.fetch("SELECT * FROM auth.authenticate($1)", session.token_hash)
+        assert await authenticator_db.fetchval("SELECT current_user") == "admin"
 
 
 async def test_a_role_authenticator_may_not_use_is_refused(
-    authn: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
     role = f"contract_extra_{secrets.token_hex(4)}"
     await admin_db.execute(f'CREATE ROLE "{role}" NOLOGIN')
     try:
         await admin_db.execute(f'GRANT "{role}" TO authenticator')
-        session = await make_session(authn)
+        session = await make_session(authenticator_db)
         await admin_db.execute(
             "UPDATE auth.users SET role = $1 WHERE id = $2", role, session.user_id
         )
         await admin_db.execute(f'REVOKE "{role}" FROM authenticator')
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not permitted"):
-            async with authn.transaction():
-                await authn.fetch("SELECT * FROM auth.authenticate($1)", session.token_hash)
-        assert await authn.fetchval("SELECT current_user") == "authenticator"
+            async with authenticator_db.transaction():
+                await authenticator_db.fetch(
+                    "SELECT * FROM auth.authenticate($1)", session.token_hash
+                )
+        assert await authenticator_db.fetchval("SELECT current_user") == "authenticator"
     finally:
         await admin_db.execute("DELETE FROM auth.users WHERE role = $1", role)
         await admin_db.execute(f'DROP ROLE IF EXISTS "{role}"')
@@ -393,9 +400,9 @@ async def test_users_cannot_be_given_a_superuser_role(admin_db: asyncpg.Connecti
 
 
 async def test_session_lookup_is_one_index_probe(
-    admin_db: asyncpg.Connection, authn: asyncpg.Connection
+    admin_db: asyncpg.Connection, authenticator_db: asyncpg.Connection
 ) -> None:
-    session = await make_session(authn)
+    session = await make_session(authenticator_db)
     # Enough rows that a sequential scan would be the planner's choice if the
     # index were missing or unusable.
     await admin_db.execute(
@@ -443,14 +450,16 @@ async def _postgrest_request(
     await conn.execute('SELECT "auth"."authenticate"()')
 
 
-async def test_postgrest_pre_request_reads_the_session_cookie(authn: asyncpg.Connection) -> None:
-    session = await make_session(authn)
+async def test_postgrest_pre_request_reads_the_session_cookie(
+    authenticator_db: asyncpg.Connection,
+) -> None:
+    session = await make_session(authenticator_db)
     for name in ("sessiongate", "__Host-sessiongate"):
-        async with authn.transaction():
+        async with authenticator_db.transaction():
             await _postgrest_request(
-                authn, cookies={name: session.cookie}, claims={"role": "anonymous"}
+                authenticator_db, cookies={name: session.cookie}, claims={"role": "anonymous"}
             )
-            state = await authn.fetchrow(
+            state = await authenticator_db.fetchrow(
                 "SELECT current_user AS role, auth.user_id() AS uid,"
                 " current_setting('request.jwt.claims') AS c"
             )
@@ -461,34 +470,38 @@ async def test_postgrest_pre_request_reads_the_session_cookie(authn: asyncpg.Con
 
 
 async def test_postgrest_pre_request_with_a_bad_cookie_is_anonymous(
-    authn: asyncpg.Connection,
+    authenticator_db: asyncpg.Connection,
 ) -> None:
     forged = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode() + ".x"
     for cookie in (forged, "garbage", "", "a.b.c"):
-        async with authn.transaction():
+        async with authenticator_db.transaction():
             await _postgrest_request(
-                authn, cookies={"sessiongate": cookie}, claims={"role": "anonymous"}
+                authenticator_db, cookies={"sessiongate": cookie}, claims={"role": "anonymous"}
             )
-            assert await authn.fetchval("SELECT current_user") == "anonymous"
-            assert await authn.fetchval("SELECT auth.user_id()") is None
+            assert await authenticator_db.fetchval("SELECT current_user") == "anonymous"
+            assert await authenticator_db.fetchval("SELECT auth.user_id()") is None
 
 
 async def test_postgrest_pre_request_without_cookie_keeps_the_jwt_role(
-    authn: asyncpg.Connection,
+    authenticator_db: asyncpg.Connection,
 ) -> None:
-    async with authn.transaction():
-        await _postgrest_request(authn, cookies={}, claims={"role": "webuser", "sub": "from-a-jwt"})
-        assert await authn.fetchval("SELECT current_user") == "webuser"
-        claims = json.loads(await authn.fetchval("SELECT current_setting('request.jwt.claims')"))
+    async with authenticator_db.transaction():
+        await _postgrest_request(
+            authenticator_db, cookies={}, claims={"role": "webuser", "sub": "from-a-jwt"}
+        )
+        assert await authenticator_db.fetchval("SELECT current_user") == "webuser"
+        claims = json.loads(
+            await authenticator_db.fetchval("SELECT current_setting('request.jwt.claims')")
+        )
         assert claims["sub"] == "from-a-jwt"
 
 
-async def test_postgrest_legacy_cookie_setting_works(authn: asyncpg.Connection) -> None:
-    session = await make_session(authn)
-    async with authn.transaction():
-        await authn.execute("SELECT set_config('role', 'anonymous', true)")
-        await authn.execute(
+async def test_postgrest_legacy_cookie_setting_works(authenticator_db: asyncpg.Connection) -> None:
+    session = await make_session(authenticator_db)
+    async with authenticator_db.transaction():
+        await authenticator_db.execute("SELECT set_config('role', 'anonymous', true)")
+        await authenticator_db.execute(
             "SELECT set_config('request.cookie.sessiongate', $1, true)", session.cookie
         )
-        await authn.execute("SELECT auth.authenticate()")
-        assert await authn.fetchval("SELECT current_user") == "webuser"
+        await authenticator_db.execute("SELECT auth.authenticate()")
+        assert await authenticator_db.fetchval("SELECT current_user") == "webuser"

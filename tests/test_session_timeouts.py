@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 
 from tests.conftest import make_client, sign_in
 
+T = TypeVar("T")
 Client = tuple[httpx.AsyncClient, dict[str, Any]]
 
 
@@ -53,6 +55,18 @@ async def test_session_expiries_follow_the_settings(
     assert round(float(row["absolute"])) == 86400
 
 
+async def eventually(probe: Callable[[], Awaitable[T]], done: Callable[[T], bool]) -> T:
+    """Poll `probe` until `done` holds (the touch runs after the response, in the
+    background), for at most five seconds; the last value either way."""
+    value = await probe()
+    for _ in range(100):
+        if done(value):
+            break
+        await asyncio.sleep(0.05)
+        value = await probe()
+    return value
+
+
 async def _last_seen(admin_db: asyncpg.Connection, user_id: str) -> Any:
     return await admin_db.fetchrow(
         "SELECT last_seen_at, idle_expires_at FROM auth.sessions WHERE user_id = $1", user_id
@@ -72,12 +86,10 @@ async def test_activity_slides_the_idle_expiry(
             user["id"],
         )
         assert (await http.get("/api/todos")).status_code == 200
-        # The touch runs after the response, in its own transaction.
-        for _ in range(100):
-            after = await _last_seen(admin_db, user["id"])
-            if after["idle_expires_at"] >= before["idle_expires_at"]:
-                break
-            await asyncio.sleep(0.05)
+        after = await eventually(
+            lambda: _last_seen(admin_db, user["id"]),
+            lambda row: bool(row["idle_expires_at"] >= before["idle_expires_at"]),
+        )
         assert after["idle_expires_at"] >= before["idle_expires_at"]
         assert after["last_seen_at"] >= before["last_seen_at"]
 
@@ -107,16 +119,14 @@ async def test_touch_never_extends_past_the_absolute_expiry(
             user["id"],
         )
         assert (await http.get("/api/todos")).status_code == 200
-        for _ in range(100):
-            row = await admin_db.fetchrow(
+        row = await eventually(
+            lambda: admin_db.fetchrow(
                 "SELECT last_seen_at > now() - interval '30 seconds' AS touched,"
                 " idle_expires_at <= expires_at AS capped FROM auth.sessions WHERE user_id = $1",
                 user["id"],
-            )
-            assert row is not None
-            if row["touched"]:
-                break
-            await asyncio.sleep(0.05)
+            ),
+            lambda row: row is not None and bool(row["touched"]),
+        )
         assert row is not None
         assert row["touched"]
         assert row["capped"]
