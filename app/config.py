@@ -117,6 +117,26 @@ class Settings(BaseSettings):
     password_min_length: int = 8
     password_max_length: int = 128
 
+    # Origins other than PUBLIC_URL's that may send credentialed cross-origin
+    # requests (CORS) and unsafe requests (CSRF check). Exact origins only,
+    # e.g. https://app.example.com; never "*". Empty: same-origin only.
+    trusted_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Brute-force throttling (app/throttle.py, counters in auth.throttle).
+    # Failures allowed per account (e-mail) before back-off starts.
+    throttle_account_free_failures: int = 5
+    # Longest an account is held back, in seconds: short, so an attacker
+    # cannot lock a victim out for long.
+    throttle_account_max_lock: int = 5 * 60  # 5 minutes
+    # Failures allowed per client address (IPv4, or IPv6 /64) before back-off.
+    throttle_address_free_failures: int = 20
+    # Longest a client address is held back, in seconds.
+    throttle_address_max_lock: int = 60 * 60  # 1 hour
+    # First lock, in seconds; each further failure doubles it, up to the maxima.
+    throttle_base_lock: int = 2  # seconds
+    # Seconds after the last failure (or the end of a lock) that a counter is forgotten.
+    throttle_window: int = 15 * 60  # 15 minutes
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("secret_keys", mode="before")
@@ -125,6 +145,26 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("trusted_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_origins")
+    @classmethod
+    def _exact_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            parts = urlsplit(origin)
+            if origin == "*" or parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValueError(f"TRUSTED_ORIGINS: {origin!r} is not an exact http(s) origin")
+            if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+                raise ValueError(f"TRUSTED_ORIGINS: {origin!r} must be scheme://host[:port]")
+            origins.append(origin_of(origin))
+        return origins
 
     @field_validator("db_schemas", mode="before")
     @classmethod
@@ -143,7 +183,21 @@ class Settings(BaseSettings):
             raise ValueError("DB_SCHEMAS must name at least one schema")
         if self.password_min_length < 8 or self.password_max_length < 64:
             raise ValueError("passwords must allow 8 to at least 64 characters")
+        if min(self.throttle_account_free_failures, self.throttle_address_free_failures) < 1:
+            raise ValueError("THROTTLE_*_FREE_FAILURES must be at least 1")
+        if min(self.throttle_base_lock, self.throttle_window) < 1:
+            raise ValueError("THROTTLE_BASE_LOCK and THROTTLE_WINDOW must be positive")
         return self
+
+    @property
+    def public_origin(self) -> str:
+        """The origin (scheme://host[:port]) of PUBLIC_URL."""
+        return origin_of(self.public_url)
+
+    @property
+    def allowed_origins(self) -> frozenset[str]:
+        """Origins whose pages may make unsafe, credentialed requests."""
+        return frozenset([self.public_origin, *self.trusted_origins])
 
     @property
     def embedded(self) -> bool:
@@ -185,9 +239,67 @@ class Settings(BaseSettings):
     def signing_keys(self) -> list[str]:
         """The cookie keys, newest first, falling back to a persisted demo key."""
         keys = [key.get_secret_value() for key in self.secret_keys]
+        problems = [problem for key in keys if (problem := weak_key_problem(key))]
+        if not self.demo_mode:
+            # Outside the demo a forged cookie is a real account: refuse to start.
+            if not keys:
+                raise InsecureConfigurationError(
+                    "SECRET_KEYS is not set. Outside demo mode sessiongate needs at least one"
+                    " random signing key of 32+ characters, e.g. from"
+                    ' `python -c "import secrets; print(secrets.token_urlsafe(48))"`.'
+                )
+            if problems:
+                raise InsecureConfigurationError(f"SECRET_KEYS: {problems[0]}")
         if keys:
             return keys
         return [_demo_secret_key(self.data_dir)]
+
+
+MIN_KEY_LENGTH = 32  # characters; a token_urlsafe(24) or longer
+# Values copied from examples and tutorials; a key equal to one (in any case) is refused.
+KNOWN_DEFAULT_KEYS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "development",
+        "insecure",
+        "sessiongate",
+        "please-change-this-key-to-a-random-value-32chars",
+    }
+)
+
+
+class InsecureConfigurationError(ValueError):
+    """A setting that would make the service unsafe outside demo mode."""
+
+
+def weak_key_problem(key: str) -> str | None:
+    """Why a signing key is unacceptable outside demo mode, or None if it is fine."""
+    lowered = key.lower()
+    if lowered in KNOWN_DEFAULT_KEYS or ("change" in lowered and "me" in lowered):
+        return "a key is a well-known default; generate a random one"
+    if len(key) < MIN_KEY_LENGTH:
+        return f"a key is shorter than {MIN_KEY_LENGTH} characters"
+    if len(set(key)) < 8:
+        return "a key repeats too few distinct characters to be random"
+    return None
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of a URL, lower-cased, default ports dropped."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    port = parts.port
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
 def _demo_secret_key(data_dir: Path) -> str:

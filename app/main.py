@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse
 
-from app import __version__, errors
+from app import __version__, errors, hardening
 from app.api.routes import accounts, demo
 from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    hardening.install(app, settings)
     # Account routes first: their paths win over a relation of the same name.
     app.include_router(accounts.router)
     app.include_router(demo.router)

@@ -196,9 +196,21 @@ def server_factory(database: TestDatabase) -> Iterator[Any]:
         server.stop()
 
 
+async def _declare_json(request: httpx.Request) -> None:
+    # Like the demo page's fetch() wrapper: an unsafe request without a body
+    # still declares JSON, which the CSRF rule asks of cookie-bearing requests.
+    if request.method not in {"GET", "HEAD", "OPTIONS"} and "content-type" not in request.headers:
+        request.headers["content-type"] = "application/json"
+
+
 def make_client(base_url: str) -> httpx.AsyncClient:
     """An HTTP client with its own cookie jar, like one browser profile."""
-    return httpx.AsyncClient(base_url=base_url, timeout=30, follow_redirects=False)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=30,
+        follow_redirects=False,
+        event_hooks={"request": [_declare_json]},
+    )
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ let me = null;
 async function api(method, path, body, extraHeaders) {
   const headers = { Accept: "application/json", ...(extraHeaders || {}) };
   const init = { method, headers, credentials: "same-origin" };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
+  // Unsafe requests always declare JSON, even without a body: the server's
+  // CSRF rule refuses cookie-bearing requests that do not (docs/security.md).
+  if (method !== "GET") headers["Content-Type"] = "application/json";
+  if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(path, init);
   const text = await response.text();
   const data = text ? JSON.parse(text) : null;
