@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse
 
-from app import __version__, errors, hardening
-from app.api.routes import accounts, demo
+from app import __version__, errors, hardening, housekeeping
+from app.api.routes import accounts, admin, demo, passwords, sessions, verification
 from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
 from app.db import create_engine, resolve_urls
@@ -36,9 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             assert raw.driver_connection is not None
             await gateway.schema.load(raw.driver_connection)
         app.state.gateway = gateway
+        background = housekeeping.start(engine, settings, urls.runtime)
         try:
             yield
         finally:
+            await housekeeping.stop(background)
             await gateway.toucher.drain()
             await engine.dispose()
 
@@ -52,6 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     hardening.install(app, settings)
     # Account routes first: their paths win over a relation of the same name.
     app.include_router(accounts.router)
+    app.include_router(verification.router)
+    app.include_router(passwords.router)
+    app.include_router(sessions.router)
+    app.include_router(admin.router)
     app.include_router(demo.router)
     app.include_router(data_routes.router)
 

@@ -35,7 +35,8 @@ async def test_signup_returns_the_user_without_secrets(client: httpx.AsyncClient
     body = response.json()
     assert body["email"] == email
     assert body["role"] == "webuser"
-    assert body["verified"] is True
+    # Sign-up creates an unverified account (issue 4); the demo lets it log in.
+    assert body["verified"] is False
     assert "password" not in response.text
     assert "hash" not in response.text
 
@@ -251,13 +252,21 @@ async def test_sixty_four_character_passwords_work(client: httpx.AsyncClient) ->
     ).status_code == 200
 
 
-async def test_duplicate_email_is_a_409(client: httpx.AsyncClient) -> None:
+async def test_duplicate_email_creates_nothing_and_answers_like_a_new_one(
+    client: httpx.AsyncClient, admin_db: asyncpg.Connection
+) -> None:
+    # Issue 4: a 409 would tell anyone which addresses have accounts.
     user = await sign_up(client)
     again = await client.post(
         "/api/signup", json={"email": user["email"].upper(), "password": TEST_PASSWORD}
     )
-    assert again.status_code == 409
-    assert again.json()["code"] == "email_taken"
+    assert again.status_code == 201
+    assert set(again.json()) == set(user)
+    assert again.json()["id"] != user["id"]
+    count = await admin_db.fetchval(
+        "SELECT count(*) FROM auth.users WHERE lower(email::text) = lower($1)", user["email"]
+    )
+    assert count == 1
 
 
 async def test_malformed_json_is_a_json_error(client: httpx.AsyncClient) -> None:

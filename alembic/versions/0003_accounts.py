@@ -6,6 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from app.migrations import apply_sql_file
+
 revision = "0003"
 down_revision = "0001"
 branch_labels = None
@@ -13,8 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Filled in by the accounts work (issue 4): apply_sql_file("06_...sql").
-    pass
+    # Applied as the admin: the file grants a role membership first, then
+    # switches to the owner role itself for everything it creates.
+    apply_sql_file("06_accounts_lifecycle.sql", as_owner=False)
 
 
 def downgrade() -> None:

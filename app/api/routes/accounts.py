@@ -1,7 +1,9 @@
-"""Account routes: sign-up, login, logout, the current user, session refresh."""
+"""Account routes: sign-up, login, logout, the current user (and its e-mail change), refresh."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,8 @@ from sqlalchemy import text
 from starlette.responses import Response
 
 from app import sessions
+from app.api.account_bodies import EmailChange
+from app.api.caller import database_errors, reply, require_caller
 from app.api.deps import client_ip, user_agent
 from app.api.models import Credentials, ErrorBody, User
 from app.errors import JSON_TYPE, ApiError, not_authenticated
@@ -26,7 +30,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 _CREATE_USER = text("SELECT * FROM auth.create_user(:email, :password_hash, :role, :verified)")
-_LOOKUP = text("SELECT user_id, password_hash, disabled FROM auth.login_lookup(:email)")
+_LOOKUP = text("SELECT user_id, password_hash, disabled, verified FROM auth.login_lookup(:email)")
+_SIGN_UP = text("SELECT auth.sign_up(:email, :password_hash, :role)")
+_FIND_USER = text("SELECT * FROM auth.find_user(:email)")
+_REQUEST_EMAIL_CHANGE = text("SELECT auth.request_email_change(:user_id, :email)")
 _UPGRADE_HASH = text("SELECT auth.upgrade_password_hash(:user_id, :old, :new)")
 _GET_USER = text("SELECT * FROM auth.get_user(:user_id)")
 
@@ -100,9 +107,38 @@ async def create_user(
 
 @router.post("/signup", status_code=201, response_model=User, responses=_ERRORS)
 async def signup(body: Credentials, request: Request) -> Response:
-    """Create an account with the default role. Sign in afterwards with /api/login."""
+    """Create an unverified account with the default role; a verification mail follows.
+
+    An address that already has an account gets the same answer, in about
+    the same time (the password is hashed either way), and no new account:
+    its owner is mailed instead. The body then describes an account that
+    does not exist, so the answer tells a caller nothing about the address.
+    """
     gateway = get_gateway(request)
-    row = await create_user(gateway, body.email, body.password, verified=True)
+    address = normalise_email(body.email)
+    gateway.passwords.check(body.password)
+    password_hash = await hash_password(body.password)
+    role = gateway.settings.default_role
+    async with gateway.engine.begin() as conn:
+        created = (
+            await conn.execute(
+                _SIGN_UP, {"email": address, "password_hash": password_hash, "role": role}
+            )
+        ).scalar_one()
+        row: dict[str, Any] | None = None
+        if created:
+            row = dict((await conn.execute(_FIND_USER, {"email": address})).one()._mapping)
+    if row is None:
+        now = datetime.now(UTC)
+        row = {
+            "id": uuid.uuid4(),
+            "email": address,
+            "role": role,
+            "verified": False,
+            "disabled": False,
+            "created_at": now,
+            "updated_at": now,
+        }
     return _json(User.from_row(row).model_dump(mode="json"), status=201)
 
 
@@ -130,6 +166,15 @@ async def login(body: Credentials, request: Request) -> Response:
         raise _INVALID_CREDENTIALS
     if account.disabled:
         raise ApiError(403, "account_disabled", "This account is disabled")
+    # Only after the password matched, so this answer reveals nothing new.
+    if gateway.settings.verified_email_required and not account.verified:
+        raise ApiError(
+            403,
+            "email_not_verified",
+            "This account's e-mail address is not verified yet",
+            hint="Follow the link in the verification mail, or ask for a new one with"
+            " POST /api/verify/resend.",
+        )
 
     presented = gateway.cookie.read(request)
     async with gateway.engine.begin() as conn:
@@ -178,6 +223,42 @@ async def me(request: Request) -> Response:
     if row is None:
         raise not_authenticated()
     return _json(User.from_row(row).model_dump(mode="json"))
+
+
+@router.patch("/me", status_code=202, responses=_ERRORS)
+async def change_email(body: EmailChange, request: Request) -> Response:
+    """Move the account to another address, after the current password is confirmed.
+
+    The address changes only once the link mailed to the new address is
+    followed (POST /api/verify). If the new address already has an account,
+    its owner gets a notice instead, and the caller this same answer.
+    """
+    gateway = get_gateway(request)
+    caller = await require_caller(gateway, request)
+    address = normalise_email(body.email)
+    async with gateway.engine.connect() as conn:
+        account = (await conn.execute(_LOOKUP, {"email": caller.email})).one_or_none()
+    valid, _ = await verify_password(
+        body.current_password[: gateway.passwords.max_length],
+        None if account is None else account.password_hash,
+    )
+    if account is None or not valid:
+        raise ApiError(
+            403,
+            "wrong_password",
+            "The current password is not correct",
+            hint="Changing the e-mail address needs the current password.",
+        )
+    async with database_errors(), gateway.engine.begin() as conn:
+        await conn.execute(_REQUEST_EMAIL_CHANGE, {"user_id": caller.user_id, "email": address})
+    return reply(
+        {
+            "status": "verification_sent",
+            "message": "To finish the change, follow the link mailed to the new address.",
+            "email": address,
+        },
+        status=202,
+    )
 
 
 @router.post("/refresh", responses=_ERRORS)
