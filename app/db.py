@@ -78,6 +78,9 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
             "server_settings": {
                 "application_name": "sessiongate",
                 "sessiongate.anonymous_role": settings.anonymous_role,
+                # Tells auth.authenticate() this is a pooled sessiongate
+                # connection, where a leftover session-level role is a leak.
+                "sessiongate.pooled": "on",
             },
         },
         # asyncpg's own cache does the work; SQLAlchemy's adapter cache sits on top.

@@ -35,6 +35,35 @@ AS $$
   SELECT coalesce(nullif(current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
 $$;
 
+-- Role-level limits for the request's role. PostgreSQL applies
+-- ALTER ROLE ... SET only at login, never on SET ROLE, so authenticate()
+-- copies the ones that bound a request's cost (statement_timeout,
+-- lock_timeout) from the catalog into the transaction. The values live in
+-- one place (sql/07_hardening.sql sets them with ALTER ROLE), which is also
+-- where PostgREST 12+ reads them for its impersonated roles.
+CREATE OR REPLACE FUNCTION auth.apply_role_limits(target name) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  setting record;
+BEGIN
+  FOR setting IN
+    SELECT DISTINCT ON (split_part(cfg, '=', 1))
+           split_part(cfg, '=', 1) AS name, substr(cfg, strpos(cfg, '=') + 1) AS value
+    FROM pg_db_role_setting s
+    CROSS JOIN LATERAL unnest(s.setconfig) cfg
+    WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = target)
+      AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+      AND split_part(cfg, '=', 1) IN ('statement_timeout', 'lock_timeout')
+    -- A database-specific setting wins over the role-wide one, as at login.
+    ORDER BY split_part(cfg, '=', 1), s.setdatabase DESC
+  LOOP
+    PERFORM set_config(setting.name, setting.value, true);
+  END LOOP;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea)
 RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
 LANGUAGE plpgsql VOLATILE
@@ -45,6 +74,15 @@ DECLARE
   claims jsonb;
   anon name;
 BEGIN
+  -- A connection that sessiongate pools must start every request as itself.
+  -- If an earlier transaction left a session-level role behind (SQL that ran
+  -- set_config('role', ..., false) or SET ROLE and committed), drop it here,
+  -- so it can never carry into this request or the service's own queries.
+  -- (PostgREST runs this after its own SET LOCAL ROLE, hence the marker.)
+  IF current_setting('sessiongate.pooled', true) = 'on' AND current_user <> session_user THEN
+    PERFORM set_config('role', 'none', false);
+  END IF;
+
   -- A NULL hash (no cookie, or one whose signature failed) skips the lookup.
   SELECT * INTO live FROM auth.resolve_session(token_hash) WHERE token_hash IS NOT NULL;
 
@@ -57,6 +95,8 @@ BEGIN
         USING ERRCODE = 'insufficient_privilege',
               HINT = format('GRANT %I TO %I.', anon, session_user);
     END IF;
+    -- Limits first: after the switch the function runs as the request role.
+    PERFORM auth.apply_role_limits(anon);
     PERFORM set_config('role', anon, true),
             set_config('auth.user_id', '', true),
             set_config('auth.session_id', '', true),
@@ -87,6 +127,7 @@ BEGIN
     'email', live.email,
     'session_id', live.session_id);
 
+  PERFORM auth.apply_role_limits(live.role);
   PERFORM set_config('role', live.role, true),
           set_config('auth.user_id', live.user_id::text, true),
           set_config('auth.session_id', live.session_id::text, true),
@@ -146,7 +187,8 @@ COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
 REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea), auth.authenticate(),
-  auth.cookie_token_hash(text) FROM PUBLIC;
+  auth.cookie_token_hash(text), auth.apply_role_limits(name) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION auth.apply_role_limits(name) TO authenticator, anonymous;
 -- Under PostgREST the pre-request runs as whatever role the request already
 -- has (the anonymous role, or a JWT's role), so every request role may call
 -- it. That grants nothing new: switching into a session needs the hash of its

@@ -6,6 +6,8 @@ Revises: 0003
 
 from __future__ import annotations
 
+from app.migrations import apply_sql_file
+
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
@@ -13,8 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Filled in by the hardening work (issue 5): apply_sql_file("07_...sql").
-    pass
+    apply_sql_file("07_hardening.sql")
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from starlette.responses import Response
 
-from app import sessions
+from app import audit, sessions, throttle
 from app.api.account_bodies import EmailChange
 from app.api.caller import database_errors, reply, require_caller
 from app.api.deps import client_ip, user_agent
@@ -154,6 +154,9 @@ async def login(body: Credentials, request: Request) -> Response:
         address: str | None = normalise_email(body.email)
     except ApiError:
         address = None
+    # Throttled by account (as typed, if not even valid) and by client network.
+    attempted = address or body.email[:320]
+    await throttle.check(gateway, request, "login", email=attempted)
     account = None
     if address is not None and len(body.password) <= gateway.passwords.max_length:
         async with gateway.engine.connect() as conn:
@@ -163,8 +166,12 @@ async def login(body: Credentials, request: Request) -> Response:
         None if account is None else account.password_hash,
     )
     if account is None or not valid:
+        # Counted and committed before the 401 goes out.
+        await throttle.fail(gateway, request, "login", email=attempted)
+        audit.event("login_failed", request, email=attempted, reason="invalid_credentials")
         raise _INVALID_CREDENTIALS
     if account.disabled:
+        audit.event("login_failed", request, user_id=account.user_id, reason="account_disabled")
         raise ApiError(403, "account_disabled", "This account is disabled")
     # Only after the password matched, so this answer reveals nothing new.
     if gateway.settings.verified_email_required and not account.verified:
@@ -193,6 +200,8 @@ async def login(body: Credentials, request: Request) -> Response:
             user_agent=user_agent(request),
         )
         user = (await conn.execute(_GET_USER, {"user_id": account.user_id})).one()
+    await throttle.succeed(gateway, "login", email=attempted)
+    audit.event("login", request, user_id=account.user_id, session_id=issued.session_id)
     response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
     gateway.cookie.write(response, issued.secret, issued.expires_at)
     return response
@@ -205,8 +214,14 @@ async def logout(request: Request) -> Response:
     presented = gateway.cookie.read(request)
     if presented is not None:
         async with gateway.engine.begin() as conn:
-            await sessions.revoke(conn, presented)
-    response = Response(status_code=204, headers={"Cache-Control": "no-store"})
+            ended = await sessions.revoke(conn, presented)
+        audit.event("logout", request, session_id=ended)
+    # Clear-Site-Data: the browser drops this site's cookies and storage too
+    # (docs/security.md says why not "cache").
+    response = Response(
+        status_code=204,
+        headers={"Cache-Control": "no-store", "Clear-Site-Data": '"cookies", "storage"'},
+    )
     gateway.cookie.delete(response)
     return response
 
@@ -272,6 +287,7 @@ async def refresh(request: Request) -> Response:
         issued = await sessions.rotate(conn, gateway.settings, presented)
     if issued is None:
         raise not_authenticated()
+    audit.event("refresh", request, session_id=issued.session_id)
     response = _json(
         {"session_id": str(issued.session_id), "expires_at": issued.expires_at.isoformat()}
     )

@@ -1,0 +1,138 @@
+-- 07_hardening.sql: brute-force counters and per-role time limits.
+--
+-- Runs as sessiongate_owner (role settings need the admin; see the end).
+-- docs/security.md explains the thresholds and why they are what they are.
+
+-- Failed attempts, counted in PostgreSQL so every worker and every host sees
+-- the same numbers. One row per (scope, subject): scope names what is
+-- protected and by what key ('login:account', 'login:address', 'reset:...'),
+-- subject is the key itself: sha256 hex of a normalised e-mail address (an
+-- address typed at login may not belong to anyone, and may even be a
+-- password typed in the wrong box, so it is never stored as typed), or a
+-- client network (an IPv4 address, an IPv6 /64).
+CREATE TABLE IF NOT EXISTS auth.throttle (
+  scope           text NOT NULL CHECK (length(scope) <= 64),
+  subject         text NOT NULL CHECK (length(subject) <= 128),
+  failures        integer NOT NULL DEFAULT 0 CHECK (failures >= 0),
+  last_failure_at timestamptz NOT NULL DEFAULT now(),
+  -- Attempts are refused until then; NULL while under the free allowance.
+  locked_until    timestamptz,
+  PRIMARY KEY (scope, subject)
+);
+COMMENT ON TABLE auth.throttle IS
+  'sessiongate brute-force counters: failures per account and per client network';
+ALTER TABLE auth.throttle ENABLE ROW LEVEL SECURITY;
+-- The purge job looks for counters nobody has touched for a while.
+CREATE INDEX IF NOT EXISTS throttle_last_failure_idx ON auth.throttle (last_failure_at);
+
+-- Seconds until every one of (scopes[i], subjects[i]) may try again; 0 when
+-- none is locked. One call checks the account and the address together.
+CREATE OR REPLACE FUNCTION auth.throttle_retry_after(scopes text[], subjects text[])
+RETURNS integer
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(max(ceil(extract(epoch FROM t.locked_until - now())))::integer, 0)
+  FROM unnest(scopes, subjects) AS k(scope, subject)
+  JOIN auth.throttle t ON t.scope = k.scope AND t.subject = k.subject
+  WHERE t.locked_until > now()
+$$;
+
+-- Count one failure and return the seconds the subject is now locked for
+-- (0 while under the allowance). Exponential back-off: the first failure
+-- past `free_failures` locks for `base_seconds`, each further one doubles
+-- it, never beyond `max_seconds`. A counter idle for `window_seconds` after
+-- its last failure or the end of its lock, whichever is later, starts over.
+CREATE OR REPLACE FUNCTION auth.throttle_fail(
+  scope text, subject text,
+  free_failures integer, base_seconds integer, max_seconds integer, window_seconds integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  counted integer;
+  until timestamptz;
+BEGIN
+  INSERT INTO auth.throttle AS t (scope, subject, failures, last_failure_at)
+  VALUES (throttle_fail.scope, throttle_fail.subject, 1, now())
+  ON CONFLICT ON CONSTRAINT throttle_pkey DO UPDATE SET
+    failures = CASE
+      WHEN greatest(t.last_failure_at, t.locked_until)
+           < now() - make_interval(secs => window_seconds) THEN 1
+      ELSE t.failures + 1 END,
+    last_failure_at = now()
+  RETURNING t.failures INTO counted;
+
+  IF counted > free_failures THEN
+    -- The exponent is capped so power() stays finite; 2^20 base units
+    -- already exceed any sane maximum.
+    until := now() + make_interval(secs => least(
+      max_seconds::double precision,
+      base_seconds * power(2, least(counted - free_failures - 1, 20))));
+  END IF;
+  UPDATE auth.throttle t SET locked_until = until
+  WHERE t.scope = throttle_fail.scope AND t.subject = throttle_fail.subject;
+  RETURN coalesce(ceil(extract(epoch FROM until - now()))::integer, 0);
+END
+$$;
+
+-- A successful sign-in forgets the account's failures. Address counters are
+-- left alone: an attacker with one valid account must not be able to reset
+-- the counter of the address they are guessing other passwords from.
+CREATE OR REPLACE FUNCTION auth.throttle_clear(scope text, subject text)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  DELETE FROM auth.throttle t WHERE t.scope = throttle_clear.scope AND t.subject = throttle_clear.subject
+$$;
+
+-- Delete counters that have been quiet for `idle_seconds` (the purge job).
+CREATE OR REPLACE FUNCTION auth.purge_throttle(idle_seconds integer DEFAULT 86400)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH gone AS (
+    DELETE FROM auth.throttle t
+    WHERE greatest(t.last_failure_at, t.locked_until) < now() - make_interval(secs => idle_seconds)
+    RETURNING 1)
+  SELECT count(*)::integer FROM gone
+$$;
+
+REVOKE ALL ON auth.throttle FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  auth.throttle_retry_after(text[], text[]),
+  auth.throttle_fail(text, text, integer, integer, integer, integer),
+  auth.throttle_clear(text, text),
+  auth.purge_throttle(integer)
+FROM PUBLIC;
+-- The service drives the counters as authenticator, before any SET ROLE; no
+-- request role may read, reset or inflate them.
+GRANT EXECUTE ON FUNCTION
+  auth.throttle_retry_after(text[], text[]),
+  auth.throttle_fail(text, text, integer, integer, integer, integer),
+  auth.throttle_clear(text, text),
+  auth.purge_throttle(integer)
+TO authenticator;
+
+-- Per-role time limits. auth.authenticate() copies them into each request's
+-- transaction (role settings alone apply only at login, never on SET ROLE);
+-- PostgREST 12+ applies the same ALTER ROLE settings to the roles it
+-- impersonates. Anonymous callers get the least: anyone on the internet can
+-- send those requests. Signed-in users get more, admins (reports, user
+-- management) the most. lock_timeout keeps a request from queueing behind a
+-- long lock instead of failing fast. The authenticator's own limit covers the
+-- service's queries outside request transactions (login, session lifecycle).
+-- Roles are cluster-wide; changing these here changes them for every
+-- database on the cluster, which is what an operator expects of ALTER ROLE.
+RESET ROLE;
+ALTER ROLE anonymous SET statement_timeout = '3s';
+ALTER ROLE anonymous SET lock_timeout = '1s';
+ALTER ROLE webuser SET statement_timeout = '10s';
+ALTER ROLE webuser SET lock_timeout = '2s';
+ALTER ROLE admin SET statement_timeout = '30s';
+ALTER ROLE admin SET lock_timeout = '5s';
+ALTER ROLE authenticator SET statement_timeout = '15s';
+SET LOCAL ROLE sessiongate_owner;
