@@ -113,6 +113,22 @@ class Settings(BaseSettings):
     db_schemas: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["api"])
     # Upper bound on rows a data GET returns; None: no bound.
     db_max_rows: int | None = None
+    # Per-schema overrides of db_max_rows, e.g. {"reports": 100}.
+    db_max_rows_by_schema: dict[str, int] = Field(default_factory=dict)
+    # Profile names accepted in Accept-Profile/Content-Profile for a schema.
+    db_schema_aliases: dict[str, str] = Field(default_factory=dict)
+    # How a data request's transaction ends: commit, rollback, or either
+    # with "-allow-override" so Prefer: tx=commit|rollback may choose.
+    db_tx_end: Literal[
+        "commit", "commit-allow-override", "rollback", "rollback-allow-override"
+    ] = "commit"
+    # A function (schema.name) called in every data request's transaction,
+    # after authentication and the request.* settings; it may raise to refuse.
+    db_pre_request: str | None = None
+    # Schemas appended to the data API's search_path (for extension types).
+    db_extra_search_path: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Tables where PATCH and DELETE need at least one filter.
+    db_safe_update_tables: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     password_min_length: int = 8
     password_max_length: int = 128
@@ -166,7 +182,7 @@ class Settings(BaseSettings):
             origins.append(origin_of(origin))
         return origins
 
-    @field_validator("db_schemas", mode="before")
+    @field_validator("db_schemas", "db_extra_search_path", "db_safe_update_tables", mode="before")
     @classmethod
     def _split_schemas(cls, value: object) -> object:
         if isinstance(value, str):

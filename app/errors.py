@@ -119,9 +119,62 @@ def status_for_sqlstate(sqlstate: str, *, anonymous: bool) -> int:
     return _CLASS_STATUS.get(sqlstate[:2], 500)
 
 
+_PGRST_MESSAGE_HINT = (
+    "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' "
+    "and optional keys: 'details', 'hint'."
+)
+_PGRST_DETAIL_HINT = (
+    "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' "
+    "and optional key: 'status_text'."
+)
+
+
+def _raised_pgrst(error: asyncpg.PostgresError) -> ApiError:
+    """RAISE SQLSTATE 'PGRST': the JSON message is the body, the JSON detail the status and headers."""
+    message = error.args[0] if error.args else ""
+    detail = getattr(error, "detail", None)
+
+    def problem(details: str, hint: str) -> ApiError:
+        return ApiError(
+            500,
+            "PGRST121",
+            "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            details=details,
+            hint=hint,
+        )
+
+    try:
+        body = orjson.loads(message)
+        if not isinstance(body, dict) or "code" not in body or "message" not in body:
+            raise ValueError
+    except ValueError:
+        return problem(f"Invalid JSON value for MESSAGE: '{message}'", _PGRST_MESSAGE_HINT)
+    if detail is None:
+        return problem("DETAIL is missing in the RAISE statement", _PGRST_DETAIL_HINT)
+    try:
+        meta = orjson.loads(detail)
+        if not isinstance(meta, dict) or not isinstance(meta.get("status"), int):
+            raise ValueError
+        headers = meta.get("headers") or {}
+        if not isinstance(headers, dict):
+            raise ValueError
+    except ValueError:
+        return problem(f"Invalid JSON value for DETAIL: '{detail}'", _PGRST_DETAIL_HINT)
+    return ApiError(
+        meta["status"],
+        str(body["code"]),
+        str(body["message"]),
+        details=None if body.get("details") is None else str(body["details"]),
+        hint=None if body.get("hint") is None else str(body["hint"]),
+        headers={str(k): str(v) for k, v in headers.items()},
+    )
+
+
 def from_postgres(error: asyncpg.PostgresError, *, anonymous: bool = False) -> ApiError:
     """A database error as the client sees it: PostgreSQL's own words and code."""
     sqlstate = error.sqlstate or "XX000"
+    if sqlstate == "PGRST":
+        return _raised_pgrst(error)
     return ApiError(
         status_for_sqlstate(sqlstate, anonymous=anonymous),
         sqlstate,

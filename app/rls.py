@@ -9,11 +9,11 @@ survives into the next request that borrows the connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
@@ -69,12 +69,21 @@ def presented_token_hash(gateway: Gateway, connection: HTTPConnection) -> bytes 
 
 @asynccontextmanager
 async def request_transaction(
-    gateway: Gateway, connection: HTTPConnection, *, readonly: bool = False
+    gateway: Gateway,
+    connection: HTTPConnection,
+    *,
+    readonly: bool = False,
+    prelude: tuple[str, Sequence[Any]] | None = None,
+    rollback: bool = False,
 ) -> AsyncIterator[RequestTransaction]:
     """Open the request's transaction as the caller; commit when the block ends.
 
     An exception inside the block rolls everything back, authentication
-    included. `readonly` starts the transaction READ ONLY.
+    included. `readonly` starts the transaction READ ONLY. `prelude` is one
+    statement run right after authentication, as the caller (the data API
+    sets the request.* settings and calls the pre-request function there).
+    `rollback` ends the transaction with ROLLBACK instead of COMMIT (the
+    data API's db_tx_end).
     """
     hashed = presented_token_hash(gateway, connection)
     identity: Identity | None = None
@@ -82,12 +91,17 @@ async def request_transaction(
         async with gateway.engine.connect() as conn:
             if readonly:
                 await conn.execution_options(postgresql_readonly=True)
-            async with conn.begin():
+            async with conn.begin() as transaction:
                 row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).one()
                 identity = Identity(row.role, row.user_id, row.session_id, row.last_seen_at)
                 if isinstance(connection, Request):
                     connection.state.identity = identity
-                yield RequestTransaction(conn, identity)
+                tx = RequestTransaction(conn, identity)
+                if prelude is not None:
+                    await (await tx.driver()).execute(prelude[0], *prelude[1])
+                yield tx
+                if rollback:
+                    await transaction.rollback()
     except sa_exc.TimeoutError as error:
         raise ApiError(
             503,

@@ -1,0 +1,264 @@
+"""Whole statements: read, insert, update, delete, upsert and function calls.
+
+Each statement returns one row: total count, page count, the body built by
+PostgreSQL as text, the response.headers and response.status settings, and
+for writes the inserted-row count and the first row's primary key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.dataapi.identifiers import qualified, quote_ident
+from app.dataapi.negotiation import Media
+from app.dataapi.plan import (
+    Node,
+    Params,
+    order_sql,
+    range_sql,
+    select_sql,
+    where_sql,
+)
+from app.dataapi.schema import Function, Relation
+
+_GUCS = (
+    "nullif(current_setting('response.headers', true), '') AS response_headers,"
+    " nullif(current_setting('response.status', true), '') AS response_status"
+)
+
+
+def body_sql(media: Media | None, row: str = "_p") -> str:
+    """How the rows of `row` become the response body, PostgREST's byte shape."""
+    if media is None:
+        return "NULL::text"
+    if media is Media.OBJECT:
+        return f"coalesce((json_agg({row})->0)::text, 'null')"
+    if media is Media.CSV:
+        return (
+            f"coalesce(string_agg(substring({row}::text, 2, length({row}::text) - 2), E'\\n'), '')"
+        )
+    return f"coalesce(json_agg({row}), '[]')::text"
+
+
+@dataclass
+class Statement:
+    """SQL text and its bind values."""
+
+    sql: str
+    args: list[object]
+
+
+def read(node: Node, media: Media, *, exact_count: bool, source: str | None = None) -> Statement:
+    """SELECT for GET/HEAD on a relation (or a set-returning function as `source`)."""
+    params = Params()
+    relation = node.relation
+    from_sql = source or qualified(relation.schema, relation.name)
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    count = "NULL"
+    if exact_count:
+        count = f"(SELECT pg_catalog.count(*) FROM {from_sql} AS {node.alias}{where_text})"
+    inner = (
+        f"SELECT {select_sql(node, params) or 'NULL AS pgrst_nothing'} FROM {from_sql} AS {node.alias}"
+        f"{where_text}{order_sql(node, params)}{range_sql(node.limit, node.offset, params)}"
+    )
+    sql = (
+        f"SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(media)}, {_GUCS}"
+        f" FROM ({inner}) _p"
+    )
+    return Statement(sql, params.values)
+
+
+def plan_count(node: Node, source: str | None = None) -> Statement:
+    """EXPLAIN of the count query, for count=planned."""
+    params = Params()
+    relation = node.relation
+    from_sql = source or qualified(relation.schema, relation.name)
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    return Statement(
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {from_sql} AS {node.alias}{where_text}", params.values
+    )
+
+
+def _mutation(
+    node: Node,
+    media: Media | None,
+    cte: str,
+    params: Params,
+    *,
+    location: bool,
+    inserted: bool,
+) -> Statement:
+    relation = node.relation
+    extras = ["NULL::text", "NULL::bigint"]
+    if location and relation.primary_key:
+        cols = ", ".join(f"{quote_ident(c)}::text" for c in relation.primary_key)
+        extras[0] = f"(SELECT json_build_array({cols})::text FROM pgrst_source LIMIT 1)"
+    if inserted:
+        extras[1] = "(SELECT pg_catalog.count(*) FROM pgrst_source WHERE pgrst_inserted)"
+    select = select_sql(node, params) if media is not None else ""
+    inner = f"SELECT {select or 'NULL AS pgrst_nothing'} FROM pgrst_source AS {node.alias}"
+    sql = (
+        f"WITH pgrst_source AS ({cte}) SELECT NULL::bigint, pg_catalog.count(_p)::bigint,"
+        f" {body_sql(media)}, {_GUCS}, {extras[0]}, {extras[1]} FROM ({inner}) _p"
+    )
+    return Statement(sql, params.values)
+
+
+def insert(
+    node: Node,
+    media: Media | None,
+    columns: list[str],
+    rows_json: str,
+    *,
+    on_conflict: tuple[str, ...] | None,
+    resolution: str | None,
+    location: bool,
+    empty: bool,
+) -> Statement:
+    """INSERT (or upsert with ON CONFLICT) of a JSON array of objects."""
+    params = Params()
+    relation = node.relation
+    table = qualified(relation.schema, relation.name)
+    track = resolution is not None and relation.is_table
+    returning = "RETURNING _ins.*" + (", (_ins.xmax = 0) AS pgrst_inserted" if track else "")
+    if empty:
+        cte = f"SELECT {table}.*{', true AS pgrst_inserted' if track else ''} FROM {table} WHERE false"
+    elif not columns:
+        cte = f"INSERT INTO {table} AS _ins DEFAULT VALUES {returning}"
+    else:
+        cols = ", ".join(quote_ident(c) for c in columns)
+        body = params.add(rows_json, "json")
+        cte = (
+            f"INSERT INTO {table} AS _ins ({cols}) SELECT {cols} FROM"
+            f" json_populate_recordset(NULL::{table}, {body}) _"
+        )
+        if on_conflict:
+            target = ", ".join(quote_ident(c) for c in on_conflict)
+            if resolution == "ignore-duplicates":
+                cte += f" ON CONFLICT ({target}) DO NOTHING"
+            else:
+                updates = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns)
+                cte += f" ON CONFLICT ({target}) DO UPDATE SET {updates}" if updates else (
+                    f" ON CONFLICT ({target}) DO NOTHING"
+                )
+        cte += " " + returning
+    return _mutation(node, media, cte, params, location=location, inserted=track)
+
+
+def update(node: Node, media: Media | None, columns: list[str], row_json: str) -> Statement:
+    """UPDATE the filtered rows with the columns of one JSON object."""
+    params = Params()
+    relation = node.relation
+    table = qualified(relation.schema, relation.name)
+    body = params.add(row_json, "json")
+    sets = ", ".join(f"{quote_ident(c)} = _.{quote_ident(c)}" for c in columns)
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    cte = (
+        f"UPDATE {table} AS {node.alias} SET {sets} FROM"
+        f" (SELECT * FROM json_populate_record(NULL::{table}, {body})) _"
+        f"{where_text} RETURNING {node.alias}.*"
+    )
+    return _mutation(node, media, cte, params, location=False, inserted=False)
+
+
+def delete(node: Node, media: Media | None) -> Statement:
+    """DELETE the filtered rows."""
+    params = Params()
+    relation = node.relation
+    table = qualified(relation.schema, relation.name)
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    cte = f"DELETE FROM {table} AS {node.alias}{where_text} RETURNING {node.alias}.*"
+    return _mutation(node, media, cte, params, location=False, inserted=False)
+
+
+def call_source(function: Function, arguments: dict[str, object] | None, raw_body: str | None) -> tuple[str, list[object], str]:
+    """The FROM item calling `function`, its bind values, and the call expression.
+
+    Named arguments travel as one JSON object read by json_to_record, so
+    PostgreSQL converts each to the parameter's type (arrays included).
+    """
+    name = qualified(function.schema, function.name)
+    if raw_body is not None:
+        return "", [raw_body], f"{name}($1::{function.params[0].type})"
+    arguments = arguments or {}
+    params = [p for p in function.params if p.name in arguments]
+    if not params:
+        return "", [], f"{name}()"
+    defs = ", ".join(f"{quote_ident(p.name)} {p.type}" for p in params)
+    call_args = ", ".join(
+        f"{'VARIADIC ' if p.variadic else ''}{quote_ident(p.name)} => _a.{quote_ident(p.name)}"
+        for p in params
+    )
+    import orjson
+
+    return (
+        f"json_to_record($1::json) AS _a({defs})",
+        [orjson.dumps(arguments).decode()],
+        f"{name}({call_args})",
+    )
+
+
+def call(
+    function: Function,
+    node: Node | None,
+    media: Media | None,
+    arguments: dict[str, object] | None,
+    raw_body: str | None,
+    *,
+    exact_count: bool,
+) -> Statement:
+    """SELECT over a function call, shaped like PostgREST's RPC responses."""
+    prefix, args, expr = call_source(function, arguments, raw_body)
+    params = Params()
+    params.values.extend(args)
+    lateral = f"{prefix}, LATERAL " if prefix else ""
+    if function.shape == "void":
+        sql = f"SELECT NULL::bigint, 1::bigint, NULL::text, {_GUCS} FROM (SELECT {expr} {'FROM ' + prefix if prefix else ''}) _p"
+        return Statement(sql, params.values)
+    if node is None:
+        source = f"(SELECT {expr} AS pgrst_scalar {'FROM ' + prefix if prefix else ''})"
+        if function.returns_set:
+            source = f"(SELECT pgrst_scalar FROM {lateral}{expr} AS pgrst_scalar)"
+        if media is Media.CSV:
+            body = body_sql(media)
+        elif function.returns_set:
+            body = "coalesce(json_agg(_p.pgrst_scalar), '[]')::text"
+        else:
+            body = "coalesce((json_agg(_p.pgrst_scalar)->0)::text, 'null')"
+        sql = (
+            f"SELECT pg_catalog.count(_p)::bigint, pg_catalog.count(_p)::bigint, {body}, {_GUCS}"
+            f" FROM {source} _p"
+        )
+        return Statement(sql, params.values)
+    from_sql = f"{lateral}{expr}"
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    count = "NULL"
+    if exact_count:
+        count = f"(SELECT pg_catalog.count(*) FROM {from_sql} AS {node.alias}{where_text})"
+    inner = (
+        f"SELECT {select_sql(node, params) or 'NULL AS pgrst_nothing'} FROM {from_sql} AS {node.alias}"
+        f"{where_text}{order_sql(node, params)}{range_sql(node.limit, node.offset, params)}"
+    )
+    effective = media
+    if not function.returns_set and media is Media.JSON:
+        effective = Media.OBJECT
+    sql = (
+        f"SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(effective)}, {_GUCS}"
+        f" FROM ({inner}) _p"
+    )
+    return Statement(sql, params.values)
+
+
+def function_relation(function: Function, cache_relation: Relation | None) -> Relation:
+    """The relation an RPC's rows look like: its table, or its OUT columns."""
+    if cache_relation is not None:
+        return cache_relation
+    from app.dataapi.schema import Column
+
+    columns = {name: Column(name, kind, True, False, kind) for name, kind in function.out_columns}
+    return Relation(function.schema, function.name, "f", columns, (), False)
