@@ -134,6 +134,11 @@ def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
         "public_url": "http://127.0.0.1",
         "pool_size": 4,
         "pool_max_overflow": 0,
+        # Every test client connects from 127.0.0.1, and many tests fail a
+        # login on purpose: the shared counters must not lock the suite out.
+        # tests/security/test_throttle.py runs servers with the real defaults.
+        "throttle_account_free_failures": 1000,
+        "throttle_address_free_failures": 1000,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)

@@ -1,0 +1,26 @@
+"""Helpers for the attack tests: clients from distinct loopback addresses, raw requests."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+
+from tests.conftest import make_client
+
+
+def loopback_address() -> str:
+    """A fresh 127.x.y.z address, so a test's throttle counters are its own."""
+    return f"127.{secrets.randbelow(250) + 2}.{secrets.randbelow(250)}.{secrets.randbelow(250) + 1}"
+
+
+def client_from(base_url: str, address: str) -> httpx.AsyncClient:
+    """Like make_client, but the TCP connection leaves from `address`."""
+    client = make_client(base_url)
+    client._transport = httpx.AsyncHTTPTransport(local_address=address)
+    return client
+
+
+def raw_client(base_url: str) -> httpx.AsyncClient:
+    """A client that adds nothing to requests: what an attacker's page or script sends."""
+    return httpx.AsyncClient(base_url=base_url, timeout=30, follow_redirects=False)
