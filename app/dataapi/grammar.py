@@ -417,12 +417,12 @@ def _tree(op: str, body: str, negated: bool, full: str, offset: int) -> LogicTre
     stripped = body.strip()
     lead = len(body) - len(body.lstrip())
     if not (stripped.startswith("(") and stripped.endswith(")")):
-        raise ParseError("logic tree", f"({full})", offset + lead + 1, 'unexpected input expecting "("')
+        raise ParseError("logic tree", full, offset + lead + 1, 'unexpected input expecting "("')
     inner = stripped[1:-1]
     if not inner.strip():
         raise ParseError(
             "logic tree",
-            f"({full})",
+            full,
             offset + lead + 2,
             'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not)'
             " or logic operator (and, or)",
@@ -444,7 +444,7 @@ def _tree(op: str, body: str, negated: bool, full: str, offset: int) -> LogicTre
                 _tree(sub.group(1), rest[len(sub.group(1)) :], sub_negated, full, item_offset)
             )
             continue
-        scanner = _Scanner(item, "logic tree", f"({full})", item_offset)
+        scanner = _Scanner(item, "logic tree", full, item_offset)
         column = scanner.field()
         if not scanner.eat("."):
             raise scanner.error('"."')

@@ -155,6 +155,9 @@ class Planner:
         exact = [r for r in candidates if r.target[1] == item.embed]
         if exact:
             candidates = exact
+        direct = [r for r in candidates if r.junction is None]
+        if direct:
+            candidates = direct
         if not candidates:
             raise ApiError(
                 400,
@@ -360,6 +363,20 @@ def join_sql(parent_alias: str, child: Node) -> list[str]:
     """Equalities tying an embedded node's rows to its parent row."""
     rel = child.relationship
     assert rel is not None
+    if rel.junction is not None:
+        junction = rel.junction
+        link = f"{child.alias}_j"
+        pairs = [
+            f"{link}.{quote_ident(j)} = {parent_alias}.{quote_ident(s)}"
+            for s, j in zip(rel.source_columns, junction.source_columns, strict=True)
+        ] + [
+            f"{link}.{quote_ident(j)} = {child.alias}.{quote_ident(t)}"
+            for t, j in zip(rel.target_columns, junction.target_columns, strict=True)
+        ]
+        return [
+            f"EXISTS (SELECT 1 FROM {qualified(*junction.relation)} AS {link}"
+            f" WHERE {' AND '.join(pairs)})"
+        ]
     return [
         f"{child.alias}.{quote_ident(target)} = {parent_alias}.{quote_ident(source)}"
         for source, target in zip(rel.source_columns, rel.target_columns, strict=True)

@@ -44,6 +44,15 @@ class ComputedField:
 
 
 @dataclass(frozen=True)
+class Junction:
+    """The relation in the middle of a many-to-many relationship."""
+
+    relation: tuple[str, str]
+    source_columns: tuple[str, ...]  # junction columns pointing at the source
+    target_columns: tuple[str, ...]  # junction columns pointing at the target
+
+
+@dataclass(frozen=True)
 class Relationship:
     """A foreign key seen from one end: `source.columns` pair with `target.columns`."""
 
@@ -52,6 +61,7 @@ class Relationship:
     source_columns: tuple[str, ...]
     target_columns: tuple[str, ...]
     to_one: bool  # the target side holds at most one row per source row
+    junction: Junction | None = None  # set for many-to-many
 
 
 @dataclass
@@ -301,6 +311,36 @@ class SchemaCache:
                     right.relationships.append(
                         Relationship(name, (left.schema, left.name), fcols, cols, one_to_one)
                     )
+        # Many-to-many: a relation whose primary key holds two foreign keys
+        # joins the two relations they point at.
+        for junction in relations.values():
+            pk = set(junction.primary_key)
+            outgoing = [
+                r for r in junction.relationships
+                if r.to_one and r.junction is None and set(r.source_columns) <= pk
+                and r.target != (junction.schema, junction.name)
+            ]
+            for first in outgoing:
+                for second in outgoing:
+                    if first is second or first.constraint == second.constraint:
+                        continue
+                    source = relations.get(first.target)
+                    if source is None:
+                        continue
+                    source.relationships.append(
+                        Relationship(
+                            second.constraint,
+                            second.target,
+                            first.target_columns,
+                            second.target_columns,
+                            False,
+                            junction=Junction(
+                                (junction.schema, junction.name),
+                                first.source_columns,
+                                second.source_columns,
+                            ),
+                        )
+                    )
 
 
 def _view_bases(
@@ -413,11 +453,17 @@ SELECT json_build_object(
                            FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]))
                                 WITH ORDINALITY x(t, i)
                           WHERE p.proargmodes IS NULL OR p.proargmodes[x.i] IN ('i', 'b', 'v')) a),
-      'out_columns', (SELECT json_agg(json_build_object(
-                          'name', p.proargnames[x.i], 'type', format_type(p.proallargtypes[x.i], NULL))
-                          ORDER BY x.i)
-                        FROM generate_subscripts(p.proargmodes, 1) x(i)
-                       WHERE p.proargmodes[x.i] IN ('o', 'b', 't')),
+      'out_columns', coalesce(
+          (SELECT json_agg(json_build_object(
+                    'name', p.proargnames[x.i], 'type', format_type(p.proallargtypes[x.i], NULL))
+                    ORDER BY x.i)
+             FROM generate_subscripts(p.proargmodes, 1) x(i)
+            WHERE p.proargmodes[x.i] IN ('o', 'b', 't')),
+          (SELECT json_agg(json_build_object(
+                    'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod))
+                    ORDER BY a.attnum)
+             FROM pg_attribute a
+            WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped)),
       'return_type', format_type(p.prorettype, NULL),
       'return_base', CASE WHEN rt.typtype = 'd' THEN format_type(rt.typbasetype, NULL)
                           ELSE format_type(p.prorettype, NULL) END,
