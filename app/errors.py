@@ -130,7 +130,7 @@ _PGRST_DETAIL_HINT = (
 
 
 def _raised_pgrst(error: asyncpg.PostgresError) -> ApiError:
-    """RAISE SQLSTATE 'PGRST': the JSON message is the body, the JSON detail the status and headers."""
+    """RAISE SQLSTATE 'PGRST': JSON message = the body, JSON detail = status and headers."""
     message = error.args[0] if error.args else ""
     detail = getattr(error, "detail", None)
 

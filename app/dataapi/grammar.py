@@ -275,9 +275,7 @@ def _select_item(s: _Scanner) -> SelectItem:
     cast: str | None = None
     if s.eat("::"):
         start = s.pos
-        while s.pos < len(s.text) and (
-            s.text[s.pos].isalnum() or s.text[s.pos] in "_ []"
-        ):
+        while s.pos < len(s.text) and (s.text[s.pos].isalnum() or s.text[s.pos] in "_ []"):
             s.pos += 1
         cast = s.text[start : s.pos].strip()
         if not cast:

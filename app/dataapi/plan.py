@@ -30,14 +30,29 @@ from app.errors import ApiError
 
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _PATTERN = {"like": "LIKE", "ilike": "ILIKE", "match": "~", "imatch": "~*"}
-_RANGE = {"cs": "@>", "cd": "<@", "ov": "&&", "sl": "<<", "sr": ">>", "nxr": "&<", "nxl": "&>", "adj": "-|-"}
+_RANGE = {
+    "cs": "@>",
+    "cd": "<@",
+    "ov": "&&",
+    "sl": "<<",
+    "sr": ">>",
+    "nxr": "&<",
+    "nxl": "&>",
+    "adj": "-|-",
+}
 _FTS = {
     "fts": "to_tsquery",
     "plfts": "plainto_tsquery",
     "phfts": "phraseto_tsquery",
     "wfts": "websearch_to_tsquery",
 }
-_IS = {"null": "NULL", "not_null": "NOT NULL", "true": "TRUE", "false": "FALSE", "unknown": "UNKNOWN"}
+_IS = {
+    "null": "NULL",
+    "not_null": "NOT NULL",
+    "true": "TRUE",
+    "false": "FALSE",
+    "unknown": "UNKNOWN",
+}
 
 
 class Params:
@@ -68,6 +83,7 @@ class Node:
     order: list[OrderTerm] = field(default_factory=list)
     limit: int | None = None
     offset: int = 0
+    alias_columns: str = ""  # a column alias list after the table alias, e.g. ("num")
 
     def output_keys(self) -> list[str]:
         """The keys of each output row, in order (for CSV headers)."""
@@ -75,9 +91,7 @@ class Node:
         for item in self.items:
             if item.star:
                 keys.extend(self.relation.columns)
-            elif item.embed is None:
-                keys.append(item.key)
-            elif item.children:
+            elif item.embed is None or item.children:
                 keys.append(item.key)
         return keys
 
@@ -128,9 +142,7 @@ class Planner:
                 assert item.field is not None
                 self.check_field(node.relation, item.field)
                 if item.cast is not None and self.cache.cast_type(item.cast) is None:
-                    raise ApiError(
-                        400, "42704", f'type "{item.cast}" does not exist'
-                    )
+                    raise ApiError(400, "42704", f'type "{item.cast}" does not exist')
                 node.items.append(item)
 
     def embed(self, parent: Node, item: SelectItem) -> Node:
@@ -142,11 +154,15 @@ class Planner:
         for rel in parent.relation.relationships:
             if rel.target[0] != parent.relation.schema:
                 continue
-            if rel.target[1] != item.embed and rel.constraint != item.embed:
-                if not (len(rel.source_columns) == 1 and rel.source_columns[0] == item.embed):
-                    continue
+            named = item.embed in (rel.target[1], rel.constraint) or rel.source_columns == (
+                item.embed,
+            )
+            if not named:
+                continue
             if hints and not any(
-                h == rel.constraint or h in rel.source_columns or h in rel.target_columns
+                h == rel.constraint
+                or h in rel.source_columns
+                or h in rel.target_columns
                 or h == rel.target[1]
                 for h in hints
             ):
@@ -328,8 +344,10 @@ def condition_sql(node: Node, cond: Condition, params: Params) -> str:
             sql = f"{expr}::text {_PATTERN[op]} {params.add(pattern, 'text')}"
     elif op in _FTS:
         language = params.add(cond.language, "text") + "::regconfig" if cond.language else None
-        target = expr if kind == "tsvector" or kind.endswith("tsvector") else (
-            f"to_tsvector({language + ', ' if language else ''}{expr})"
+        target = (
+            expr
+            if kind == "tsvector" or kind.endswith("tsvector")
+            else (f"to_tsvector({language + ', ' if language else ''}{expr})")
         )
         query_args = (language + ", " if language else "") + params.add(str(value), "text")
         sql = f"{target} @@ {_FTS[op]}({query_args})"
@@ -352,7 +370,9 @@ def tree_sql(node: Node, tree: LogicTree, params: Params) -> str:
     """An and/or tree as one parenthesised expression."""
     joiner = " AND " if tree.operator == "and" else " OR "
     parts = [
-        tree_sql(node, item, params) if isinstance(item, LogicTree) else condition_sql(node, item, params)
+        tree_sql(node, item, params)
+        if isinstance(item, LogicTree)
+        else condition_sql(node, item, params)
         for item in tree.items
     ]
     sql = "(" + joiner.join(parts) + ")"
@@ -390,7 +410,9 @@ def where_sql(node: Node, params: Params, parent_alias: str | None = None) -> li
         clauses.extend(join_sql(parent_alias, node))
     for cond in node.conditions:
         clauses.append(
-            tree_sql(node, cond, params) if isinstance(cond, LogicTree) else condition_sql(node, cond, params)
+            tree_sql(node, cond, params)
+            if isinstance(cond, LogicTree)
+            else condition_sql(node, cond, params)
         )
     for child in node.embeds.values():
         if child.inner:
@@ -434,12 +456,12 @@ def select_sql(node: Node, params: Params) -> str:
     parts: list[str] = []
     for item in node.items:
         if item.star:
-            parts.extend(
-                f"{node.alias}.{quote_ident(name)}" for name in node.relation.columns
-            )
+            parts.extend(f"{node.alias}.{quote_ident(name)}" for name in node.relation.columns)
         elif item.embed is not None:
             if item.children:
-                parts.append(f"{embed_sql(node, node.embeds[item.key], params)} AS {quote_ident(item.key)}")
+                parts.append(
+                    f"{embed_sql(node, node.embeds[item.key], params)} AS {quote_ident(item.key)}"
+                )
         else:
             assert item.field is not None
             expr, _ = field_sql(node, item.field, params)

@@ -15,7 +15,16 @@ _CHOICES = {
     "tx": {"commit", "rollback"},
 }
 # The order PostgREST lists applied preferences in.
-_APPLIED_ORDER = ("resolution", "missing", "return", "count", "tx", "handling", "timezone", "max-affected")
+_APPLIED_ORDER = (
+    "resolution",
+    "missing",
+    "return",
+    "count",
+    "tx",
+    "handling",
+    "timezone",
+    "max-affected",
+)
 
 
 @dataclass
@@ -52,8 +61,20 @@ class Preferences:
 
     def applied(self, names: set[str]) -> str | None:
         """The Preference-Applied value for the preferences in `names` that were given."""
-        tokens = [f"{n}={self.values[n]}" for n in _APPLIED_ORDER if n in names and n in self.values]
+        tokens = [
+            f"{n}={self.values[n]}" for n in _APPLIED_ORDER if n in names and n in self.values
+        ]
         return ", ".join(tokens) or None
+
+
+def _valid(name: str, value: str) -> bool:
+    if name in _CHOICES:
+        return value in _CHOICES[name]
+    if name == "timezone":
+        return bool(value)
+    if name == "max-affected":
+        return value.isdigit()
+    return name == "params" and value == "single-object"
 
 
 def parse_prefer(headers: list[str]) -> Preferences:
@@ -66,13 +87,7 @@ def parse_prefer(headers: list[str]) -> Preferences:
                 continue
             name, _, value = token.partition("=")
             name, value = name.strip(), value.strip()
-            if name in _CHOICES and value in _CHOICES[name]:
-                prefs.values.setdefault(name, value)
-            elif name == "timezone" and value:
-                prefs.values.setdefault(name, value)
-            elif name == "max-affected" and value.isdigit():
-                prefs.values.setdefault(name, value)
-            elif name == "params" and value == "single-object":
+            if _valid(name, value):
                 prefs.values.setdefault(name, value)
             else:
                 prefs.invalid.append(token)

@@ -90,4 +90,6 @@ def range_status(lower: int, rows: int, total: int | None) -> int:
 def range_not_satisfiable(details: str, total: int | None = None) -> ApiError:
     """PGRST103."""
     headers = {"Content-Range": f"*/{'*' if total is None else total}"}
-    return ApiError(416, "PGRST103", "Requested range not satisfiable", details=details, headers=headers)
+    return ApiError(
+        416, "PGRST103", "Requested range not satisfiable", details=details, headers=headers
+    )

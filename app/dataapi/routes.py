@@ -107,9 +107,7 @@ class DataRequest:
 
     def prelude(self) -> tuple[str, list[Any]]:
         """The statement run after authentication: search_path, request.*, timezone, pre-request."""
-        path = ", ".join(
-            quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path]
-        )
+        path = ", ".join(quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path])
         headers = {k.lower(): v for k, v in self.request.headers.items()}
         args: list[Any] = [
             path,
@@ -240,7 +238,8 @@ def _media(data: DataRequest) -> Media:
 
 def _csv(node: Node, body: str) -> str:
     header = ",".join(
-        '"' + k.replace('"', '""') + '"' if re.search(r'[,"\s]', k) else k for k in node.output_keys()
+        '"' + k.replace('"', '""') + '"' if re.search(r'[,"\s]', k) else k
+        for k in node.output_keys()
     )
     return header + ("\n" + body if body else "")
 
@@ -307,9 +306,7 @@ def _json_body(raw: bytes) -> Any:
         raise ApiError(400, "PGRST102", "Empty or invalid json") from None
 
 
-def _write_columns(
-    data: DataRequest, relation: Relation, rows: list[dict[str, Any]]
-) -> list[str]:
+def _write_columns(data: DataRequest, relation: Relation, rows: list[dict[str, Any]]) -> list[str]:
     """The columns a write sets: `columns=` or the first object's keys; each must exist."""
     given = data.first("columns")
     if given is not None:
@@ -389,7 +386,15 @@ async def _insert(data: DataRequest, name: str) -> Response:
     media = _representation(data)
     planner = Planner(data.gateway.schema, data.schema)
     node = planner.root(relation, data.first("select"))
-    planner.apply(node, [(k, v) for k, v in data.params if k.endswith(("order", "limit", "offset", "or", "and")) or "." in k], skip=_RESERVED)
+    planner.apply(
+        node,
+        [
+            (k, v)
+            for k, v in data.params
+            if k.endswith(("order", "limit", "offset", "or", "and")) or "." in k
+        ],
+        skip=_RESERVED,
+    )
     resolution = data.prefs.get("resolution")
     on_conflict: tuple[str, ...] | None = None
     applied: set[str] = set()
@@ -451,7 +456,9 @@ async def _update(data: DataRequest, name: str) -> Response:
     planner.apply(node, data.params, skip=_RESERVED | {"select"})
     _safe_update(data, relation, node, "UPDATE")
     if not columns:
-        outcome = Outcome(200 if media else 204, "[]" if media else None, media.value if media else None)
+        outcome = Outcome(
+            200 if media else 204, "[]" if media else None, media.value if media else None
+        )
         outcome.headers.append(("Content-Range", "*/*"))
         return data.finish(outcome)
     statement = statements.update(node, media, columns, orjson.dumps(payload).decode())
@@ -485,7 +492,9 @@ _PUT_FILTERS = "Filters must include all and only primary key columns with 'eq' 
 async def _put(data: DataRequest, name: str) -> Response:
     relation = data.relation(name)
     if data.first("limit") is not None or data.first("offset") is not None:
-        raise ApiError(400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT")
+        raise ApiError(
+            400, "PGRST114", "limit/offset querystring parameters are not allowed for PUT"
+        )
     filters = {k: v for k, v in data.params if k not in _RESERVED}
     pk = relation.primary_key
     if not pk or set(filters) != set(pk) or not all(v.startswith("eq.") for v in filters.values()):
@@ -497,7 +506,9 @@ async def _put(data: DataRequest, name: str) -> Response:
     for column in pk:
         value = rows[0].get(column)
         if value is None or _text(value) != filters[column][3:]:
-            raise ApiError(400, "PGRST115", "Payload values do not match URL in primary key column(s)")
+            raise ApiError(
+                400, "PGRST115", "Payload values do not match URL in primary key column(s)"
+            )
     columns = _write_columns(data, relation, rows)
     media = _representation(data)
     planner = Planner(data.gateway.schema, data.schema)
@@ -540,10 +551,15 @@ def _not_found_function(
     qualified_name = f"{data.schema}.{name}"
     ordered = sorted(keys)
     if ordered:
-        message = f"Could not find the function {qualified_name}({', '.join(ordered)}) in the schema cache"
-        searched = f"Searched for the function {qualified_name} with parameters {', '.join(ordered)}"
+        listed = ", ".join(ordered)
+        message = f"Could not find the function {qualified_name}({listed}) in the schema cache"
+        searched = (
+            f"Searched for the function {qualified_name} with parameters {', '.join(ordered)}"
+        )
     else:
-        message = f"Could not find the function {qualified_name} without parameters in the schema cache"
+        message = (
+            f"Could not find the function {qualified_name} without parameters in the schema cache"
+        )
         searched = f"Searched for the function {qualified_name} without parameters"
     if json_body:
         searched += " or with a single unnamed json/jsonb parameter"
@@ -560,10 +576,7 @@ def _not_found_function(
 
 
 def _choose(functions: list[Function], keys: set[str]) -> list[Function]:
-    matches = [
-        f for f in functions
-        if keys <= {p.name for p in f.params} and f.required <= keys
-    ]
+    matches = [f for f in functions if keys <= {p.name for p in f.params} and f.required <= keys]
     exact = [f for f in matches if len(f.params) == len(keys)]
     return exact or matches
 
@@ -613,7 +626,7 @@ async def _rpc(data: DataRequest, name: str) -> Response:
         raise ApiError(
             300,
             "PGRST203",
-            f"Could not choose the best candidate function between: "
+            "Could not choose the best candidate function between: "
             + ", ".join(f.signature() for f in chosen),
             hint="Try renaming the parameters or the function itself in the database so"
             " function overloading can be resolved",
@@ -631,11 +644,15 @@ async def _rpc(data: DataRequest, name: str) -> Response:
     if function.shape == "composite":
         relation = statements.function_relation(
             function,
-            data.gateway.schema.find(*function.returns_relation) if function.returns_relation else None,
+            data.gateway.schema.find(*function.returns_relation)
+            if function.returns_relation
+            else None,
         )
         planner = Planner(data.gateway.schema, data.schema)
         node = planner.root(relation, data.first("select"))
-        planner.apply(node, filter_params, skip=_RESERVED - {"order", "limit", "offset"} | {"select"})
+        planner.apply(
+            node, filter_params, skip=_RESERVED - {"order", "limit", "offset"} | {"select"}
+        )
         _range(data, node)
     readonly = method in ("GET", "HEAD") or function.volatility in ("i", "s")
     exact = data.prefs.get("count") in ("exact", "estimated")

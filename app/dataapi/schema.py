@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import orjson
@@ -187,9 +188,7 @@ class SchemaCache:
         oids: dict[int, tuple[str, str]] = {}
         for item in catalog["relations"]:
             columns = {
-                c["name"]: Column(
-                    c["name"], c["type"], c["nullable"], c["has_default"], c["base"]
-                )
+                c["name"]: Column(c["name"], c["type"], c["nullable"], c["has_default"], c["base"])
                 for c in item["columns"] or []
             }
             relation = Relation(
@@ -260,7 +259,7 @@ class SchemaCache:
 
     @staticmethod
     def _derive_view_keys(
-        relations: dict[tuple[str, str], Relation], tables: dict[str, dict[str, object]]
+        relations: dict[tuple[str, str], Relation], tables: dict[str, dict[str, Any]]
     ) -> None:
         """A simple view over one table inherits its primary key and unique keys."""
         for relation in relations.values():
@@ -269,18 +268,18 @@ class SchemaCache:
             info = tables.get(".".join(relation.base))
             if info is None:
                 continue
-            pk = tuple(info.get("pk") or ())  # type: ignore[call-overload]
+            pk = tuple(info.get("pk") or ())
             if pk and all(col in relation.columns for col in pk):
                 relation.primary_key = pk
-            for unique in info.get("uniques") or ():  # type: ignore[attr-defined]
+            for unique in info.get("uniques") or ():
                 if all(col in relation.columns for col in unique):
                     relation.uniques.append(tuple(unique))
 
     @staticmethod
     def _link(
         relations: dict[tuple[str, str], Relation],
-        fks: list[dict[str, object]],
-        tables: dict[str, dict[str, object]],
+        fks: list[dict[str, Any]],
+        tables: dict[str, dict[str, Any]],
     ) -> None:
         """Attach each foreign key to every exposed relation that reads its tables."""
         readers: dict[tuple[str, str], list[Relation]] = {}
@@ -290,11 +289,11 @@ class SchemaCache:
         for fk in fks:
             source = (str(fk["schema"]), str(fk["table"]))
             target = (str(fk["fschema"]), str(fk["ftable"]))
-            cols = tuple(fk["columns"])  # type: ignore[call-overload]
-            fcols = tuple(fk["fcolumns"])  # type: ignore[call-overload]
+            cols = tuple(fk["columns"])
+            fcols = tuple(fk["fcolumns"])
             source_info = tables.get(".".join(source), {})
-            source_keys = [tuple(source_info.get("pk") or ())]  # type: ignore[call-overload]
-            source_keys += [tuple(u) for u in source_info.get("uniques") or ()]  # type: ignore[attr-defined]
+            source_keys = [tuple(source_info.get("pk") or ())]
+            source_keys += [tuple(u) for u in source_info.get("uniques") or ()]
             one_to_one = any(set(key) == set(cols) for key in source_keys if key)
             for left in readers.get(source, []):
                 for right in readers.get(target, []):
@@ -316,18 +315,21 @@ class SchemaCache:
         for junction in relations.values():
             pk = set(junction.primary_key)
             outgoing = [
-                r for r in junction.relationships
-                if r.to_one and r.junction is None and set(r.source_columns) <= pk
+                r
+                for r in junction.relationships
+                if r.to_one
+                and r.junction is None
+                and set(r.source_columns) <= pk
                 and r.target != (junction.schema, junction.name)
             ]
             for first in outgoing:
                 for second in outgoing:
                     if first is second or first.constraint == second.constraint:
                         continue
-                    source = relations.get(first.target)
-                    if source is None:
+                    origin = relations.get(first.target)
+                    if origin is None:
                         continue
-                    source.relationships.append(
+                    origin.relationships.append(
                         Relationship(
                             second.constraint,
                             second.target,
@@ -372,9 +374,12 @@ def _view_bases(
 _CATALOG_SQL = r"""
 WITH rels AS (
   SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
-         c.relkind IN ('r', 'p', 'f') OR pg_relation_is_updatable(c.oid, true) & 8 = 8 AS insertable,
-         c.relkind IN ('r', 'p', 'f') OR pg_relation_is_updatable(c.oid, true) & 4 = 4 AS updatable,
-         c.relkind IN ('r', 'p', 'f') OR pg_relation_is_updatable(c.oid, true) & 16 = 16 AS deletable
+         c.relkind IN ('r', 'p', 'f')
+           OR pg_relation_is_updatable(c.oid, true) & 8 = 8 AS insertable,
+         c.relkind IN ('r', 'p', 'f')
+           OR pg_relation_is_updatable(c.oid, true) & 4 = 4 AS updatable,
+         c.relkind IN ('r', 'p', 'f')
+           OR pg_relation_is_updatable(c.oid, true) & 16 = 16 AS deletable
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
    WHERE n.nspname = ANY ($1::text[])
@@ -413,12 +418,14 @@ SELECT json_build_object(
        AND n.nspname NOT IN ('pg_catalog', 'information_schema')),
   'tables', (SELECT coalesce(json_object_agg(n.nspname || '.' || c.relname, json_build_object(
       'pk', (SELECT k.cols FROM keys k WHERE k.conrelid = c.oid AND k.contype = 'p'),
-      'uniques', (SELECT json_agg(k.cols) FROM keys k WHERE k.conrelid = c.oid AND k.contype = 'u'))),
+      'uniques', (SELECT json_agg(k.cols) FROM keys k
+                   WHERE k.conrelid = c.oid AND k.contype = 'u'))),
       '{}')
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'p')
        AND n.nspname NOT IN ('pg_catalog', 'information_schema')),
-  'view_deps', (SELECT coalesce(json_agg(DISTINCT jsonb_build_object('view', r.ev_class, 'ref', d.refobjid)), '[]')
+  'view_deps', (SELECT coalesce(json_agg(DISTINCT jsonb_build_object(
+                    'view', r.ev_class, 'ref', d.refobjid)), '[]')
       FROM pg_rewrite r
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                       AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
@@ -470,7 +477,8 @@ SELECT json_build_object(
       'returns_set', p.proretset,
       'shape', CASE WHEN p.prorettype = 'void'::regtype THEN 'void'
                     WHEN rt.typtype = 'c' OR p.prorettype = 'record'::regtype
-                         OR EXISTS (SELECT 1 FROM unnest(p.proargmodes) m WHERE m IN ('o', 'b', 't'))
+                         OR EXISTS (SELECT 1 FROM unnest(p.proargmodes) m
+                                     WHERE m IN ('o', 'b', 't'))
                       THEN 'composite'
                     ELSE 'scalar' END,
       'volatility', p.provolatile,

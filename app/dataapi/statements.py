@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from app.dataapi.identifiers import qualified, quote_ident
 from app.dataapi.negotiation import Media
 from app.dataapi.plan import (
@@ -19,7 +21,7 @@ from app.dataapi.plan import (
     select_sql,
     where_sql,
 )
-from app.dataapi.schema import Function, Relation
+from app.dataapi.schema import Column, Function, Relation
 
 _GUCS = (
     "nullif(current_setting('response.headers', true), '') AS response_headers,"
@@ -48,25 +50,28 @@ class Statement:
     args: list[object]
 
 
-def read(node: Node, media: Media, *, exact_count: bool, source: str | None = None) -> Statement:
-    """SELECT for GET/HEAD on a relation (or a set-returning function as `source`)."""
-    params = Params()
-    relation = node.relation
-    from_sql = source or qualified(relation.schema, relation.name)
+def _rows(node: Node, media: Media, from_sql: str, params: Params, *, exact_count: bool) -> str:
+    """The rows of `node` read from `from_sql`, wrapped in the one-row result."""
     where = where_sql(node, params)
     where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    source = f"{from_sql} AS {node.alias}{node.alias_columns}"
     count = "NULL"
     if exact_count:
-        count = f"(SELECT pg_catalog.count(*) FROM {from_sql} AS {node.alias}{where_text})"
-    inner = (
-        f"SELECT {select_sql(node, params) or 'NULL AS pgrst_nothing'} FROM {from_sql} AS {node.alias}"
-        f"{where_text}{order_sql(node, params)}{range_sql(node.limit, node.offset, params)}"
-    )
-    sql = (
+        count = f"(SELECT pg_catalog.count(*) FROM {source}{where_text})"
+    columns = select_sql(node, params) or "NULL AS pgrst_nothing"
+    tail = order_sql(node, params) + range_sql(node.limit, node.offset, params)
+    inner = f"SELECT {columns} FROM {source}{where_text}{tail}"
+    return (
         f"SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(media)}, {_GUCS}"
         f" FROM ({inner}) _p"
     )
-    return Statement(sql, params.values)
+
+
+def read(node: Node, media: Media, *, exact_count: bool) -> Statement:
+    """SELECT for GET/HEAD on a relation."""
+    params = Params()
+    source = qualified(node.relation.schema, node.relation.name)
+    return Statement(_rows(node, media, source, params, exact_count=exact_count), params.values)
 
 
 def plan_count(node: Node, source: str | None = None) -> Statement:
@@ -77,7 +82,9 @@ def plan_count(node: Node, source: str | None = None) -> Statement:
     where = where_sql(node, params)
     where_text = (" WHERE " + " AND ".join(where)) if where else ""
     return Statement(
-        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {from_sql} AS {node.alias}{where_text}", params.values
+        f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {from_sql}"
+        f" AS {node.alias}{node.alias_columns}{where_text}",
+        params.values,
     )
 
 
@@ -124,7 +131,8 @@ def insert(
     track = resolution is not None and relation.is_table
     returning = "RETURNING _ins.*" + (", (_ins.xmax = 0) AS pgrst_inserted" if track else "")
     if empty:
-        cte = f"SELECT {table}.*{', true AS pgrst_inserted' if track else ''} FROM {table} WHERE false"
+        flag = ", true AS pgrst_inserted" if track else ""
+        cte = f"SELECT {table}.*{flag} FROM {table} WHERE false"
     elif not columns:
         cte = f"INSERT INTO {table} AS _ins DEFAULT VALUES {returning}"
     else:
@@ -139,9 +147,13 @@ def insert(
             if resolution == "ignore-duplicates":
                 cte += f" ON CONFLICT ({target}) DO NOTHING"
             else:
-                updates = ", ".join(f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns)
-                cte += f" ON CONFLICT ({target}) DO UPDATE SET {updates}" if updates else (
-                    f" ON CONFLICT ({target}) DO NOTHING"
+                updates = ", ".join(
+                    f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in columns
+                )
+                cte += (
+                    f" ON CONFLICT ({target}) DO UPDATE SET {updates}"
+                    if updates
+                    else (f" ON CONFLICT ({target}) DO NOTHING")
                 )
         cte += " " + returning
     return _mutation(node, media, cte, params, location=location, inserted=track)
@@ -175,7 +187,9 @@ def delete(node: Node, media: Media | None) -> Statement:
     return _mutation(node, media, cte, params, location=False, inserted=False)
 
 
-def call_source(function: Function, arguments: dict[str, object] | None, raw_body: str | None) -> tuple[str, list[object], str]:
+def call_source(
+    function: Function, arguments: dict[str, object] | None, raw_body: str | None
+) -> tuple[str, list[object], str]:
     """The FROM item calling `function`, its bind values, and the call expression.
 
     Named arguments travel as one JSON object read by json_to_record, so
@@ -193,8 +207,6 @@ def call_source(function: Function, arguments: dict[str, object] | None, raw_bod
         f"{'VARIADIC ' if p.variadic else ''}{quote_ident(p.name)} => _a.{quote_ident(p.name)}"
         for p in params
     )
-    import orjson
-
     return (
         f"json_to_record($1::json) AS _a({defs})",
         [orjson.dumps(arguments).decode()],
@@ -205,7 +217,7 @@ def call_source(function: Function, arguments: dict[str, object] | None, raw_bod
 def call(
     function: Function,
     node: Node | None,
-    media: Media | None,
+    media: Media,
     arguments: dict[str, object] | None,
     raw_body: str | None,
     *,
@@ -216,11 +228,15 @@ def call(
     params = Params()
     params.values.extend(args)
     lateral = f"{prefix}, LATERAL " if prefix else ""
+    from_args = f" FROM {prefix}" if prefix else ""
     if function.shape == "void":
-        sql = f"SELECT NULL::bigint, 1::bigint, NULL::text, {_GUCS} FROM (SELECT {expr} {'FROM ' + prefix if prefix else ''}) _p"
+        sql = (
+            f"SELECT NULL::bigint, 1::bigint, NULL::text, {_GUCS}"
+            f" FROM (SELECT {expr}{from_args}) _p"
+        )
         return Statement(sql, params.values)
     if node is None:
-        source = f"(SELECT {expr} AS pgrst_scalar {'FROM ' + prefix if prefix else ''})"
+        source = f"(SELECT {expr} AS pgrst_scalar{from_args})"
         if function.returns_set:
             source = f"(SELECT pgrst_scalar FROM {lateral}{expr} AS pgrst_scalar)"
         if media is Media.CSV:
@@ -235,30 +251,20 @@ def call(
         )
         return Statement(sql, params.values)
     from_sql = f"{lateral}{expr}"
-    where = where_sql(node, params)
-    where_text = (" WHERE " + " AND ".join(where)) if where else ""
-    count = "NULL"
-    if exact_count:
-        count = f"(SELECT pg_catalog.count(*) FROM {from_sql} AS {node.alias}{where_text})"
-    inner = (
-        f"SELECT {select_sql(node, params) or 'NULL AS pgrst_nothing'} FROM {from_sql} AS {node.alias}"
-        f"{where_text}{order_sql(node, params)}{range_sql(node.limit, node.offset, params)}"
-    )
+    if function.returns_relation is None and len(function.out_columns) == 1:
+        # A single OUT column would otherwise be named after the alias.
+        node.alias_columns = f"({quote_ident(function.out_columns[0][0])})"
     effective = media
     if not function.returns_set and media is Media.JSON:
         effective = Media.OBJECT
-    sql = (
-        f"SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(effective)}, {_GUCS}"
-        f" FROM ({inner}) _p"
+    return Statement(
+        _rows(node, effective, from_sql, params, exact_count=exact_count), params.values
     )
-    return Statement(sql, params.values)
 
 
 def function_relation(function: Function, cache_relation: Relation | None) -> Relation:
     """The relation an RPC's rows look like: its table, or its OUT columns."""
     if cache_relation is not None:
         return cache_relation
-    from app.dataapi.schema import Column
-
     columns = {name: Column(name, kind, True, False, kind) for name, kind in function.out_columns}
     return Relation(function.schema, function.name, "f", columns, (), False)
