@@ -15,7 +15,8 @@ from app import __version__, errors, hardening, housekeeping
 from app.api.routes import accounts, admin, demo, passwords, sessions, verification
 from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
-from app.db import create_engine, resolve_urls
+from app.dataapi.reload import SchemaReloader
+from app.db import create_engine, plain_dsn, resolve_urls
 from app.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await gateway.schema.load(raw.driver_connection)
         app.state.gateway = gateway
         background = housekeeping.start(engine, settings, urls.runtime)
+        reloader = SchemaReloader(gateway.schema, plain_dsn(urls.runtime))
+        reloader.start()
+        app.state.schema_reloader = reloader
         try:
             yield
         finally:
+            await reloader.stop()
             await housekeeping.stop(background)
             await gateway.toucher.drain()
             await engine.dispose()
