@@ -1,0 +1,133 @@
+"""Fail closed in SQL: empty identity settings match no row, role limits apply, roles stay put."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from tests.conftest import TestDatabase as Database
+
+pytestmark = pytest.mark.contract
+
+
+@pytest.fixture
+async def pooled_db(database: Database) -> AsyncIterator[asyncpg.Connection]:
+    """An authenticator connection set up exactly as the service's pool sets them up."""
+    conn = await asyncpg.connect(
+        database.runtime_dsn,
+        server_settings={"sessiongate.pooled": "on", "sessiongate.anonymous_role": "anonymous"},
+    )
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("value", [None, ""])
+async def test_user_id_helper_is_null_without_a_setting(
+    admin_db: asyncpg.Connection, value: str | None
+) -> None:
+    async with admin_db.transaction():
+        if value is not None:
+            await admin_db.execute("SELECT set_config('auth.user_id', $1, true)", value)
+        assert await admin_db.fetchval("SELECT auth.user_id()") is None
+
+
+@pytest.mark.parametrize("value", [None, ""])
+async def test_policies_match_no_private_row_without_identity(
+    admin_db: asyncpg.Connection, value: str | None
+) -> None:
+    # A webuser transaction whose user id is missing or empty (a bug in a
+    # hand-written route, a pre-request that forgot it) sees no private row.
+    owner = await admin_db.fetchval(
+        "INSERT INTO auth.users (email, password_hash) VALUES ($1, '$x') RETURNING id",
+        f"fail-closed-{value is None}@example.com",
+    )
+    await admin_db.execute(
+        "INSERT INTO app.todos (user_id, description, public) VALUES ($1, 'private', false)", owner
+    )
+    async with admin_db.transaction():
+        await admin_db.execute("SET LOCAL ROLE webuser")
+        if value is not None:
+            await admin_db.execute("SELECT set_config('auth.user_id', $1, true)", value)
+        private = await admin_db.fetchval("SELECT count(*) FROM api.todos WHERE NOT public")
+        assert private == 0
+        with pytest.raises(asyncpg.PostgresError):
+            async with admin_db.transaction():
+                await admin_db.execute(
+                    "INSERT INTO api.todos (description, user_id) VALUES ('x', $1)", owner
+                )
+
+
+@pytest.mark.parametrize(
+    ("role", "limit"), [("anonymous", "3s"), ("webuser", "10s"), ("admin", "30s")]
+)
+async def test_role_time_limits_apply_in_the_request_transaction(
+    pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection, role: str, limit: str
+) -> None:
+    token_hash = None
+    if role != "anonymous":
+        user_id = await admin_db.fetchval(
+            "INSERT INTO auth.users (email, password_hash, role)"
+            " VALUES ($1, '$x', $2) RETURNING id",
+            f"limits-{role}@example.com",
+            role,
+        )
+        token_hash = b"\x01" * 31 + role.encode()[:1]
+        await admin_db.execute("SELECT auth.issue_session($1, $2, 3600, 3600)", user_id, token_hash)
+    async with pooled_db.transaction():
+        assert (
+            await pooled_db.fetchval("SELECT role FROM auth.authenticate($1)", token_hash) == role
+        )
+        assert await pooled_db.fetchval("SELECT current_user") == role
+        assert await pooled_db.fetchval("SHOW statement_timeout") == limit
+    # Transaction-local: gone afterwards.
+    assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
+
+
+async def test_anonymous_statement_timeout_cancels_a_slow_query(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    async with pooled_db.transaction():
+        await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+        with pytest.raises(asyncpg.QueryCanceledError):
+            await pooled_db.execute("SELECT pg_sleep(3.5)")
+
+
+async def test_a_leaked_session_level_role_is_dropped_by_the_next_request(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    # SQL in an earlier request ran set_config('role', 'admin', false) and committed.
+    await pooled_db.execute("SELECT set_config('role', 'admin', false)")
+    assert await pooled_db.fetchval("SELECT current_user") == "admin"
+    async with pooled_db.transaction():
+        assert await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)") == "anonymous"
+    # Back to itself between requests, so the service's own queries run as authenticator.
+    assert await pooled_db.fetchval("SELECT current_user") == "authenticator"
+
+
+async def test_security_definer_functions_cannot_switch_role(
+    admin_db: asyncpg.Connection, pooled_db: asyncpg.Connection
+) -> None:
+    # PostgreSQL refuses SET ROLE / RESET ROLE inside SECURITY DEFINER code,
+    # and in everything it calls; docs/security.md recommends the pattern for
+    # exposed functions that build dynamic SQL.
+    await admin_db.execute(
+        """
+        CREATE OR REPLACE FUNCTION api.escape_attempt_definer(how text) RETURNS text
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+        BEGIN
+          EXECUTE how;
+          RETURN current_user;
+        END $$;
+        ALTER FUNCTION api.escape_attempt_definer(text) OWNER TO sessiongate_owner;
+        GRANT EXECUTE ON FUNCTION api.escape_attempt_definer(text) TO webuser, anonymous;
+        """
+    )
+    for how in ("RESET ROLE", "SET ROLE admin", "SELECT set_config('role', 'admin', false)"):
+        async with pooled_db.transaction():
+            await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+            with pytest.raises(asyncpg.InsufficientPrivilegeError, match="security-definer"):
+                await pooled_db.fetchval("SELECT api.escape_attempt_definer($1)", how)

@@ -1,0 +1,182 @@
+"""Brute-force throttling: shared counters in PostgreSQL, capped back-off, Retry-After."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from app.throttle import account_subject, address_subject
+from tests.conftest import TEST_PASSWORD, LiveServer, sign_up, unique_email
+from tests.security.conftest import client_from, loopback_address
+
+# Small numbers so a test needs few requests; the shape is the production one.
+STRICT = {
+    "throttle_account_free_failures": 3,
+    "throttle_account_max_lock": 8,
+    "throttle_address_free_failures": 6,
+    "throttle_address_max_lock": 600,
+    "throttle_base_lock": 2,
+}
+
+
+async def _login(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await http.post("/api/login", json={"email": email, "password": password})
+
+
+@pytest.fixture
+def strict_server(server_factory: Any) -> LiveServer:
+    server: LiveServer = server_factory(**STRICT)
+    return server
+
+
+async def test_failures_lock_the_account_with_retry_after(
+    strict_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    async with client_from(strict_server.url, loopback_address()) as http:
+        user = await sign_up(http)
+        for _ in range(3):
+            assert (await _login(http, user["email"], "wrong password")).status_code == 401
+        # The fourth failure is still answered 401, and starts a 2 s lock.
+        assert (await _login(http, user["email"], "wrong password")).status_code == 401
+        locked = await _login(http, user["email"], TEST_PASSWORD)
+        assert locked.status_code == 429
+        assert 1 <= int(locked.headers["retry-after"]) <= 2
+        body = locked.json()
+        assert body["code"] == "too_many_attempts"
+        assert set(body) == {"code", "message", "details", "hint"}
+        assert "sessiongate" not in http.cookies
+    # Counted and committed although every one of those logins failed.
+    row = await admin_db.fetchrow(
+        "SELECT failures, locked_until > now() AS locked FROM auth.throttle"
+        " WHERE scope = 'login:account' AND subject = $1",
+        account_subject(user["email"]),
+    )
+    assert row is not None
+    assert row["failures"] == 4
+    assert row["locked"]
+
+
+async def test_lock_ends_and_success_forgets_the_account_failures(
+    strict_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    async with client_from(strict_server.url, loopback_address()) as http:
+        user = await sign_up(http)
+        for _ in range(4):
+            await _login(http, user["email"], "wrong password")
+        assert (await _login(http, user["email"], TEST_PASSWORD)).status_code == 429
+        # Time passes (moved, not waited for: no sleeps in tests).
+        await admin_db.execute(
+            "UPDATE auth.throttle SET locked_until = now() - interval '1 second'"
+            " WHERE subject = $1",
+            account_subject(user["email"]),
+        )
+        assert (await _login(http, user["email"], TEST_PASSWORD)).status_code == 200
+    remaining = await admin_db.fetchval(
+        "SELECT count(*) FROM auth.throttle WHERE scope = 'login:account' AND subject = $1",
+        account_subject(user["email"]),
+    )
+    assert remaining == 0
+
+
+async def test_unknown_addresses_are_throttled_like_known_ones(strict_server: LiveServer) -> None:
+    # Otherwise the 429 itself would tell which addresses have accounts.
+    async with client_from(strict_server.url, loopback_address()) as http:
+        nobody = unique_email("nobody")
+        answers = [(await _login(http, nobody, "guess")).status_code for _ in range(5)]
+    assert answers == [401, 401, 401, 401, 429]
+
+
+async def test_the_client_address_counter_dominates(strict_server: LiveServer) -> None:
+    # One address guessing one password each against many accounts: the
+    # per-account counters never trip, the per-address one does.
+    address = loopback_address()
+    async with client_from(strict_server.url, address) as http:
+        statuses = [(await _login(http, unique_email(), "guess")).status_code for _ in range(7)]
+        assert statuses == [401] * 7
+        blocked = await _login(http, unique_email(), "guess")
+        assert blocked.status_code == 429
+        # Even a correct password from that address waits.
+    async with client_from(strict_server.url, loopback_address()) as elsewhere:
+        user = await sign_up(elsewhere)
+        assert (await _login(elsewhere, user["email"], TEST_PASSWORD)).status_code == 200
+    async with client_from(strict_server.url, address) as http:
+        assert (await _login(http, user["email"], TEST_PASSWORD)).status_code == 429
+
+
+async def test_every_worker_sees_the_same_counters(server_factory: Any) -> None:
+    first: LiveServer = server_factory(**STRICT)
+    second: LiveServer = server_factory(**STRICT)
+    address = loopback_address()
+    async with client_from(first.url, address) as a, client_from(second.url, address) as b:
+        user = await sign_up(a)
+        for _ in range(4):
+            assert (await _login(a, user["email"], "wrong")).status_code == 401
+        assert (await _login(b, user["email"], TEST_PASSWORD)).status_code == 429
+
+
+async def test_victim_lockout_is_capped(authenticator_db: asyncpg.Connection) -> None:
+    # A botnet failing for the victim from everywhere: the back-off doubles,
+    # but never beyond the account maximum (here 300 s, the default).
+    subject = account_subject(unique_email("victim"))
+    locks = [
+        await authenticator_db.fetchval(
+            "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
+        )
+        for _ in range(40)
+    ]
+    assert locks[:5] == [0, 0, 0, 0, 0]
+    assert locks[5] == 2
+    assert locks[6] == 4
+    assert locks[7] == 8
+    assert max(locks) == 300
+    assert all(lock <= 300 for lock in locks)
+
+
+async def test_old_failures_are_forgotten(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    subject = account_subject(unique_email())
+    for _ in range(5):
+        await authenticator_db.fetchval(
+            "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
+        )
+    await admin_db.execute(
+        "UPDATE auth.throttle SET last_failure_at = now() - interval '16 minutes'"
+        " WHERE subject = $1",
+        subject,
+    )
+    lock = await authenticator_db.fetchval(
+        "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
+    )
+    assert lock == 0
+    failures = await admin_db.fetchval(
+        "SELECT failures FROM auth.throttle WHERE subject = $1", subject
+    )
+    assert failures == 1
+
+
+@pytest.mark.parametrize("role", ["anonymous", "webuser", "admin"])
+async def test_request_roles_cannot_touch_the_counters(
+    admin_db: asyncpg.Connection, role: str
+) -> None:
+    async with admin_db.transaction():
+        await admin_db.execute(f"SET LOCAL ROLE {role}")
+        for statement in (
+            "SELECT count(*) FROM auth.throttle",
+            "SELECT auth.throttle_clear('login:account', 'x')",
+            "SELECT auth.throttle_fail('login:account', 'x', 1, 1, 1, 1)",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                async with admin_db.transaction():
+                    await admin_db.execute(statement)
+
+
+def test_ipv6_clients_are_counted_per_64() -> None:
+    assert address_subject("2001:db8:1:2:aaaa::1") == address_subject("2001:db8:1:2:bbbb::2")
+    assert address_subject("2001:db8:1:2::1") != address_subject("2001:db8:1:3::1")
+    assert address_subject("::ffff:192.0.2.7") == "192.0.2.7"
+    assert address_subject("192.0.2.7") == "192.0.2.7"
+    assert address_subject(None) == address_subject("not an address") == "unknown"
