@@ -55,6 +55,10 @@ BULK_OPTIONS: dict[str, Any] = {
     "server_timing_enabled": True,
     "server_trace_header": "X-Request-Id",
     "log_level": "error",
+    # Not in the harness: sessiongate refuses unsafe requests from origins it
+    # does not trust (CSRF); PostgREST has no such check, and the origins the
+    # harness allows for CORS are the ones its cases send.
+    "trusted_origins": ["http://example.com", "http://example2.com"],
     # Not in the harness: sessiongate always switches to its anonymous role,
     # so cookie-less requests run as a role holding every fixture privilege.
     "anonymous_role": "conformance_bulk",
