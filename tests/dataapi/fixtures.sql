@@ -1,0 +1,76 @@
+-- Objects for the data API tests: a small library with every relationship
+-- kind, and functions covering RPC shapes, GUC hooks and errors.
+CREATE SCHEMA dapi;
+GRANT USAGE ON SCHEMA dapi TO anonymous, webuser;
+
+CREATE TABLE dapi.authors (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE dapi.books (
+  id int PRIMARY KEY,
+  title text NOT NULL,
+  author_id int REFERENCES dapi.authors,
+  year int,
+  tags text[],
+  meta jsonb
+);
+CREATE TABLE dapi.genres (id int PRIMARY KEY, name text NOT NULL);
+CREATE TABLE dapi.book_genres (
+  book_id int REFERENCES dapi.books,
+  genre_id int REFERENCES dapi.genres,
+  PRIMARY KEY (book_id, genre_id)
+);
+CREATE TABLE dapi.notes (
+  id serial PRIMARY KEY,
+  body text NOT NULL,
+  method text DEFAULT current_setting('request.method', true)
+);
+
+INSERT INTO dapi.authors VALUES (1, 'Ursula'), (2, 'Terry'), (3, 'Nobody');
+INSERT INTO dapi.books VALUES
+  (1, 'A Wizard of Earthsea', 1, 1968, '{fantasy,sea}', '{"pages": 183, "isbn": {"ten": "x1"}}'),
+  (2, 'The Dispossessed', 1, 1974, '{scifi}', '{"pages": 387}'),
+  (3, 'Mort', 2, 1987, '{fantasy,death}', '{"pages": 243}'),
+  (4, 'Anonymous pamphlet', NULL, NULL, NULL, NULL);
+INSERT INTO dapi.genres VALUES (1, 'fantasy'), (2, 'science fiction');
+INSERT INTO dapi.book_genres VALUES (1, 1), (2, 2), (3, 1);
+
+GRANT SELECT ON ALL TABLES IN SCHEMA dapi TO anonymous, webuser;
+GRANT INSERT, UPDATE, DELETE ON dapi.notes, dapi.authors TO anonymous;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA dapi TO anonymous;
+
+CREATE FUNCTION dapi.add(a int, b int) RETURNS int
+  LANGUAGE sql IMMUTABLE AS $$ SELECT a + b $$;
+CREATE FUNCTION dapi.books_since(y int) RETURNS SETOF dapi.books
+  LANGUAGE sql STABLE AS $$ SELECT * FROM dapi.books WHERE year >= y ORDER BY id $$;
+CREATE FUNCTION dapi.write_note(body text) RETURNS void
+  LANGUAGE sql VOLATILE AS $$ INSERT INTO dapi.notes (body) VALUES (body) $$;
+CREATE FUNCTION dapi.whoami() RETURNS json LANGUAGE sql STABLE AS $$
+  SELECT json_build_object(
+    'method', current_setting('request.method', true),
+    'path', current_setting('request.path', true),
+    'probe', current_setting('request.headers', true)::json->>'x-probe',
+    'cookie', current_setting('request.cookies', true)::json->>'flavour',
+    'role', current_user)
+$$;
+CREATE FUNCTION dapi.greet() RETURNS text LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  PERFORM set_config('response.headers', '[{"Set-Cookie": "a=1; Path=/"}, {"Set-Cookie": "b=2"}, {"X-Greeting": "hi"}]', true);
+  PERFORM set_config('response.status', '202', true);
+  RETURN 'hello';
+END $$;
+CREATE FUNCTION dapi.pay() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE SQLSTATE 'PT402' USING MESSAGE = 'Payment Required', DETAIL = 'Quota exceeded';
+END $$;
+CREATE FUNCTION dapi.teapot() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE SQLSTATE 'PGRST' USING
+    MESSAGE = '{"code": "T418", "message": "short and stout"}',
+    DETAIL = '{"status": 418, "headers": {"X-Pot": "tea"}}';
+END $$;
+CREATE FUNCTION dapi.guard() RETURNS void LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  IF current_setting('request.headers', true)::json->>'x-block' = 'yes' THEN
+    RAISE SQLSTATE 'PT403' USING MESSAGE = 'blocked by pre-request';
+  END IF;
+END $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA dapi TO anonymous, webuser;

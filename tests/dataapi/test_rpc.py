@@ -1,0 +1,84 @@
+"""Functions over /api/rpc/<name>: arguments, shapes, read-only GET, GUC hooks, errors."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_arguments_from_query_or_body(dapi: httpx.AsyncClient) -> None:
+    got = await dapi.get("/api/rpc/add?a=2&b=3")
+    assert got.status_code == 200
+    assert got.json() == 5
+    posted = await dapi.post("/api/rpc/add", json={"a": 4, "b": 5})
+    assert posted.json() == 9
+    missing = await dapi.get("/api/rpc/add?a=1&c=2")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "PGRST202"
+    assert missing.json()["hint"] == "Perhaps you meant to call the function dapi.add(a, b)"
+
+
+async def test_set_returning_functions_take_filters_select_order(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get(
+        "/api/rpc/books_since?y=1970&select=id,authors(name)&order=id.desc&id=neq.2",
+        headers={"Prefer": "count=exact"},
+    )
+    assert response.json() == [{"id": 3, "authors": {"name": "Terry"}}]
+    assert response.headers["content-range"] == "0-0/1"
+
+
+async def test_void_functions_answer_204_and_volatile_get_is_refused(
+    dapi: httpx.AsyncClient,
+) -> None:
+    posted = await dapi.post("/api/rpc/write_note", json={"body": "from rpc"})
+    assert posted.status_code == 204
+    assert posted.content == b""
+    via_get = await dapi.get("/api/rpc/write_note?body=sneaky")
+    assert via_get.status_code == 405
+    assert via_get.json()["code"] == "25006"
+    wrong_method = await dapi.delete("/api/rpc/add")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["code"] == "PGRST101"
+
+
+async def test_request_settings_are_visible_to_sql(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get(
+        "/api/rpc/whoami", headers={"X-Probe": "42", "Cookie": "flavour=mint"}
+    )
+    assert response.json() == {
+        "method": "GET",
+        "path": "/api/rpc/whoami",
+        "probe": "42",
+        "cookie": "mint",
+        "role": "anonymous",
+    }
+
+
+async def test_response_gucs_set_headers_and_status(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get("/api/rpc/greet")
+    assert response.status_code == 202
+    assert response.json() == "hello"
+    assert response.headers["x-greeting"] == "hi"
+    assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2"]
+
+
+async def test_raised_errors_map_to_statuses(dapi: httpx.AsyncClient) -> None:
+    paid = await dapi.post("/api/rpc/pay", json={})
+    assert paid.status_code == 402
+    assert paid.json() == {
+        "code": "PT402",
+        "message": "Payment Required",
+        "details": "Quota exceeded",
+        "hint": None,
+    }
+    teapot = await dapi.post("/api/rpc/teapot", json={})
+    assert teapot.status_code == 418
+    assert teapot.headers["x-pot"] == "tea"
+    assert teapot.json()["code"] == "T418"
+
+
+async def test_pre_request_runs_inside_the_transaction(dapi: httpx.AsyncClient) -> None:
+    blocked = await dapi.get("/api/books", headers={"X-Block": "yes"})
+    assert blocked.status_code == 403
+    assert blocked.json()["message"] == "blocked by pre-request"
+    allowed = await dapi.get("/api/books", headers={"X-Block": "no"})
+    assert allowed.status_code == 200

@@ -1,0 +1,169 @@
+"""Writing over /api/<relation>: insert, upsert, update, delete, PUT, preferences, tx end."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.conftest import LiveServer, make_client
+
+
+def _word() -> str:
+    return "note-" + secrets.token_hex(4)
+
+
+async def test_insert_returns_what_prefer_asks_for(dapi: httpx.AsyncClient) -> None:
+    body = _word()
+    minimal = await dapi.post("/api/notes", json={"body": body})
+    assert minimal.status_code == 201
+    assert minimal.content == b""
+    assert "content-type" not in minimal.headers
+    assert minimal.headers["content-range"] == "*/*"
+
+    headers_only = await dapi.post(
+        "/api/notes", json={"body": _word()}, headers={"Prefer": "return=headers-only"}
+    )
+    assert headers_only.status_code == 201
+    assert headers_only.headers["location"].startswith("/notes?id=eq.")
+    assert headers_only.headers["preference-applied"] == "return=headers-only"
+
+    shown = await dapi.post(
+        "/api/notes?select=body,method",
+        json=[{"body": "one " + body}, {"body": "two " + body}],
+        headers={"Prefer": "return=representation, count=exact"},
+    )
+    assert shown.status_code == 201
+    assert shown.json() == [
+        {"body": "one " + body, "method": "POST"},
+        {"body": "two " + body, "method": "POST"},
+    ]
+    assert shown.headers["content-range"] == "*/2"
+    assert shown.headers["preference-applied"] == "return=representation, count=exact"
+
+
+async def test_columns_parameter_limits_what_is_written(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.post(
+        "/api/notes?columns=body&select=body,method",
+        json={"body": "only body", "method": "forged", "junk": 1},
+        headers={"Prefer": "return=representation"},
+    )
+    assert response.json() == [{"body": "only body", "method": "POST"}]
+    unknown = await dapi.post("/api/notes", json={"nope": 1})
+    assert unknown.status_code == 400
+    assert unknown.json()["code"] == "PGRST204"
+    broken = await dapi.post(
+        "/api/notes", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert broken.json()["code"] == "PGRST102"
+
+
+async def test_upsert_merges_or_ignores_duplicates(dapi: httpx.AsyncClient) -> None:
+    key = 1000 + secrets.randbelow(10**6)
+    first = await dapi.post(
+        "/api/authors",
+        json=[{"id": key, "name": "first"}],
+        headers={"Prefer": "return=representation, resolution=merge-duplicates"},
+    )
+    assert first.status_code == 201
+    merged = await dapi.post(
+        "/api/authors",
+        json=[{"id": key, "name": "merged"}],
+        headers={"Prefer": "return=representation, resolution=merge-duplicates"},
+    )
+    assert merged.status_code == 200
+    assert merged.json() == [{"id": key, "name": "merged"}]
+    assert merged.headers["preference-applied"] == (
+        "resolution=merge-duplicates, return=representation"
+    )
+    ignored = await dapi.post(
+        "/api/authors?on_conflict=id",
+        json=[{"id": key, "name": "ignored"}],
+        headers={"Prefer": "return=representation, resolution=ignore-duplicates"},
+    )
+    assert ignored.json() == []
+    duplicate = await dapi.post("/api/authors", json={"id": key, "name": "again"})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["code"] == "23505"
+
+
+async def test_put_upserts_one_row_by_primary_key(dapi: httpx.AsyncClient) -> None:
+    key = 2_000_000 + secrets.randbelow(10**6)
+    created = await dapi.put(
+        f"/api/authors?id=eq.{key}",
+        json={"id": key, "name": "put"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert created.status_code == 201
+    replaced = await dapi.put(
+        f"/api/authors?id=eq.{key}", json={"id": key, "name": "again"}
+    )
+    assert replaced.status_code == 204
+    mismatch = await dapi.put(f"/api/authors?id=eq.{key}", json={"id": key + 1, "name": "x"})
+    assert mismatch.json()["code"] == "PGRST115"
+    not_pk = await dapi.put("/api/authors?name=eq.x", json={"id": 1, "name": "x"})
+    assert not_pk.status_code == 405
+    assert not_pk.json()["code"] == "PGRST105"
+
+
+async def test_patch_and_delete_touch_only_filtered_rows(dapi: httpx.AsyncClient) -> None:
+    body = _word()
+    await dapi.post("/api/notes", json=[{"body": body}, {"body": body}, {"body": "other"}])
+    patched = await dapi.patch(
+        f"/api/notes?body=eq.{body}",
+        json={"body": body + "!"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert patched.status_code == 200
+    assert [row["body"] for row in patched.json()] == [body + "!", body + "!"]
+    assert patched.headers["content-range"] == "0-1/*"
+    quiet = await dapi.patch(f"/api/notes?body=eq.{body}!", json={"body": body})
+    assert quiet.status_code == 204
+    too_many = await dapi.delete(
+        f"/api/notes?body=eq.{body}", headers={"Prefer": "handling=strict, max-affected=1"}
+    )
+    assert too_many.status_code == 400
+    assert too_many.json()["code"] == "PGRST124"
+    gone = await dapi.delete(
+        f"/api/notes?body=eq.{body}", headers={"Prefer": "return=representation"}
+    )
+    assert len(gone.json()) == 2
+    left = await dapi.get(f"/api/notes?body=eq.{body}")
+    assert left.json() == []
+
+
+async def test_permissions_come_from_the_database(dapi: httpx.AsyncClient) -> None:
+    denied = await dapi.post("/api/books", json={"id": 99, "title": "nope"})
+    assert denied.status_code == 401
+    assert denied.json()["code"] == "42501"
+
+
+async def _notes_with(admin: asyncpg.Connection, body: str) -> int:
+    count: int = await admin.fetchval("SELECT count(*) FROM dapi.notes WHERE body = $1", body)
+    return count
+
+
+async def test_db_tx_end_rollback_and_override(
+    server_factory: Any, dapi_schema: str, admin_db: asyncpg.Connection
+) -> None:
+    fixed: LiveServer = server_factory(db_schemas=[dapi_schema], db_tx_end="rollback")
+    body = _word()
+    async with make_client(fixed.url) as http:
+        response = await http.post(
+            "/api/notes", json={"body": body}, headers={"Prefer": "tx=commit"}
+        )
+        assert response.status_code == 201
+        assert "preference-applied" not in response.headers
+    assert await _notes_with(admin_db, body) == 0
+
+    flexible: LiveServer = server_factory(
+        db_schemas=[dapi_schema], db_tx_end="rollback-allow-override"
+    )
+    async with make_client(flexible.url) as http:
+        kept = await http.post("/api/notes", json={"body": body}, headers={"Prefer": "tx=commit"})
+        assert kept.headers["preference-applied"] == "tx=commit"
+        await http.post("/api/notes", json={"body": body})
+    assert await _notes_with(admin_db, body) == 1
