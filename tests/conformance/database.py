@@ -44,6 +44,10 @@ PG17_ONLY_LINE = "SET transaction_timeout = 0;"
 _NOT_FIXTURE = ("pg_catalog", "information_schema", "pg_toast", "api", "app", "extensions")
 
 
+class MissingExtension(RuntimeError):
+    """The cluster lacks an extension the fixtures need (the message names it)."""
+
+
 @dataclass(frozen=True)
 class FixtureDatabase:
     """SQLAlchemy URLs of the built conformance database."""
@@ -145,6 +149,12 @@ async def build(cluster_url: str, fixtures: Path) -> FixtureDatabase:
     conn = await asyncpg.connect(maintenance)
     try:
         version = int(await conn.fetchval("SHOW server_version_num"))
+        missing = await conn.fetchval(
+            "SELECT string_agg(name, ', ') FROM unnest(ARRAY['pgcrypto', 'postgis']) AS name "
+            "WHERE name NOT IN (SELECT name FROM pg_available_extensions)"
+        )
+        if missing:
+            raise MissingExtension(missing)
         await conn.execute(
             f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8' "
             "LC_COLLATE 'C' LC_CTYPE 'C'"

@@ -8,12 +8,14 @@ import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.conformance.runner import Outcome
 
 HERE = Path(__file__).resolve().parent
 THRESHOLDS_FILE = HERE / "thresholds.toml"
 DIVERGENCES_FILE = HERE / "divergences.toml"
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,21 @@ def load_divergences(path: Path = DIVERGENCES_FILE) -> dict[int, str]:
     return {int(key): str(value) for key, value in data.get("divergences", {}).items()}
 
 
+def load_pins(path: Path = DIVERGENCES_FILE) -> dict[int, tuple[str, Any]]:
+    """Case id -> (dotted path into `expect`, the value the divergence was reviewed against)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {int(key): (str(pin["path"]), pin["value"]) for key, pin in data.get("pins", {}).items()}
+
+
+def _expect_at(expect: dict[str, Any], dotted: str) -> Any:
+    value: Any = expect
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _MISSING
+        value = value[part]
+    return value
+
+
 def load_thresholds(path: Path = THRESHOLDS_FILE) -> dict[str, float]:
     """Area -> the pass rate it must not fall below."""
     data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -63,8 +80,13 @@ def area_stats(outcomes: list[Outcome], divergences: dict[int, str]) -> list[Are
     return [AreaStats(a, totals[a], passed[a], divergent[a]) for a in sorted(totals)]
 
 
-def divergence_problems(outcomes: list[Outcome], divergences: dict[int, str]) -> list[str]:
-    """Listed divergences that went stale: the case now passes, or no longer exists."""
+def divergence_problems(
+    outcomes: list[Outcome],
+    divergences: dict[int, str],
+    pins: dict[int, tuple[str, Any]] | None = None,
+) -> list[str]:
+    """Listed divergences that went stale: the case passes, is gone, or no longer says what was
+    reviewed (its pinned `expect` value changed)."""
     by_id = {outcome.case.id: outcome for outcome in outcomes}
     problems = []
     for case_id in sorted(divergences):
@@ -73,6 +95,15 @@ def divergence_problems(outcomes: list[Outcome], divergences: dict[int, str]) ->
             problems.append(f"divergence {case_id} names no case; remove it from divergences.toml")
         elif outcome.passed:
             problems.append(f"divergence {case_id} now passes; remove it from divergences.toml")
+    for case_id, (path, value) in sorted((pins or {}).items()):
+        if case_id not in divergences:
+            problems.append(f"pin {case_id} has no divergence entry")
+            continue
+        outcome = by_id.get(case_id)
+        if outcome is not None and _expect_at(outcome.case.expect, path) != value:
+            problems.append(
+                f"divergence {case_id}: expect.{path} changed since it was reviewed; review again"
+            )
     return problems
 
 

@@ -16,6 +16,7 @@ from tests.conformance.report import (
     area_stats,
     divergence_problems,
     load_divergences,
+    load_pins,
     load_thresholds,
     threshold_problems,
 )
@@ -47,5 +48,5 @@ def test_divergences_are_current(conformance_run: ConformanceRun) -> None:
     """Every reviewed divergence still names a case, and that case still fails."""
     if conformance_run.custom_cases:
         pytest.skip("CONFORMANCE_CASES set: divergences are checked against the shared suite")
-    problems = divergence_problems(conformance_run.outcomes, load_divergences())
+    problems = divergence_problems(conformance_run.outcomes, load_divergences(), load_pins())
     assert not problems, "\n".join(problems)

@@ -24,6 +24,7 @@ from tests.conformance.report import (
     area_stats,
     divergence_problems,
     load_divergences,
+    load_pins,
     load_thresholds,
     threshold_problems,
 )
@@ -178,6 +179,10 @@ def test_divergences_and_thresholds_bookkeeping() -> None:
     assert (stats.total, stats.passed, stats.divergent, stats.rate) == (2, 1, 1, 1.0)
     assert divergence_problems(outcomes, {1: "reviewed"}) == []
     assert len(divergence_problems(outcomes, {2: "stale", 3: "gone"})) == 2
+    pinned = {1: ("status", 200)}
+    assert divergence_problems(outcomes, {1: "reviewed"}, pinned) == []
+    assert divergence_problems(outcomes, {1: "reviewed"}, {1: ("status", 201)}) != []
+    assert divergence_problems(outcomes, {}, pinned) != []
     (plain,) = area_stats(outcomes, {})
     assert threshold_problems([plain], {"select": 0.5}) == []
     assert threshold_problems([plain], {"select": 0.6}) != []
@@ -187,6 +192,7 @@ def test_divergences_and_thresholds_bookkeeping() -> None:
 def test_committed_lists_parse() -> None:
     assert all(0.0 <= rate <= 1.0 for rate in load_thresholds().values())
     assert all(reason.strip() for reason in load_divergences().values())
+    assert set(load_pins()) <= set(load_divergences())
 
 
 def test_every_shared_case_loads_and_uses_known_assertions() -> None:
