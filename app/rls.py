@@ -23,6 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from starlette.requests import HTTPConnection
 
+from app import role_guard
 from app.cookies import token_hash
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
@@ -100,6 +101,8 @@ async def request_transaction(
                 if prelude is not None:
                     await (await tx.driver()).execute(prelude[0], *prelude[1])
                 yield tx
+                # Last statement before COMMIT: still in the authenticated role?
+                await role_guard.verify(tx, connection)
                 if rollback:
                     await transaction.rollback()
     except sa_exc.TimeoutError as error:
