@@ -30,9 +30,7 @@ async def dapi_schema(database: TestDatabase) -> str:
 @pytest.fixture(scope="session")
 def dapi_server(database: TestDatabase, dapi_schema: str) -> Iterator[LiveServer]:
     """A server exposing dapi (default) and api, with a pre-request guard."""
-    settings = make_settings(
-        database, db_schemas=[dapi_schema, "api"], db_pre_request="dapi.guard"
-    )
+    settings = make_settings(database, db_schemas=[dapi_schema, "api"], db_pre_request="dapi.guard")
     server = LiveServer(settings).start()
     yield server
     server.stop()

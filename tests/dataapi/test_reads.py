@@ -76,9 +76,7 @@ async def test_embedding_follows_foreign_keys_in_every_direction(dapi: httpx.Asy
 
 
 async def test_inner_embedding_filters_the_parent(dapi: httpx.AsyncClient) -> None:
-    response = await dapi.get(
-        "/api/authors?select=name,books!inner(title)&books.year=lt.1970"
-    )
+    response = await dapi.get("/api/authors?select=name,books!inner(title)&books.year=lt.1970")
     assert response.json() == [{"name": "Ursula", "books": [{"title": "A Wizard of Earthsea"}]}]
 
 
@@ -107,9 +105,7 @@ async def test_limit_offset_range_and_content_range(dapi: httpx.AsyncClient) -> 
     assert negative.status_code == 416
 
 
-async def test_db_max_rows_caps_every_read(
-    server_factory: Any, dapi_schema: str
-) -> None:
+async def test_db_max_rows_caps_every_read(server_factory: Any, dapi_schema: str) -> None:
     server: LiveServer = server_factory(db_schemas=[dapi_schema], db_max_rows=2)
     async with make_client(server.url) as http:
         response = await http.get("/api/books?order=id")
@@ -124,9 +120,7 @@ async def test_accept_picks_object_csv_or_406(dapi: httpx.AsyncClient) -> None:
     )
     assert one.json() == {"id": 3, "title": "Mort"}
     assert one.headers["content-type"].startswith("application/vnd.pgrst.object+json")
-    many = await dapi.get(
-        "/api/books", headers={"Accept": "application/vnd.pgrst.object+json"}
-    )
+    many = await dapi.get("/api/books", headers={"Accept": "application/vnd.pgrst.object+json"})
     assert many.status_code == 406
     assert many.json()["code"] == "PGRST116"
     csv = await dapi.get("/api/authors?select=id,name&order=id", headers={"Accept": "text/csv"})

@@ -98,9 +98,7 @@ async def test_put_upserts_one_row_by_primary_key(dapi: httpx.AsyncClient) -> No
         headers={"Prefer": "return=representation"},
     )
     assert created.status_code == 201
-    replaced = await dapi.put(
-        f"/api/authors?id=eq.{key}", json={"id": key, "name": "again"}
-    )
+    replaced = await dapi.put(f"/api/authors?id=eq.{key}", json={"id": key, "name": "again"})
     assert replaced.status_code == 204
     mismatch = await dapi.put(f"/api/authors?id=eq.{key}", json={"id": key + 1, "name": "x"})
     assert mismatch.json()["code"] == "PGRST115"
