@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import asyncpg
 
@@ -50,7 +51,7 @@ class SchemaReloader:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         # PostgREST reloads on an empty payload too; 'reload config' is not ours.
         if payload in ("", "reload schema"):
             self._pending.set()
