@@ -306,11 +306,18 @@ def _json_body(raw: bytes) -> Any:
         raise ApiError(400, "PGRST102", "Empty or invalid json") from None
 
 
-def _write_columns(data: DataRequest, relation: Relation, rows: list[dict[str, Any]]) -> list[str]:
-    """The columns a write sets: `columns=` or the first object's keys; each must exist."""
+def _write_columns(
+    data: DataRequest, relation: Relation, rows: list[dict[str, Any]], *, union: bool = False
+) -> list[str]:
+    """The columns a write sets: `columns=`, else the first object's keys; each must exist.
+
+    With `union` (Prefer: missing=default) objects may differ; every key counts.
+    """
     given = data.first("columns")
     if given is not None:
         columns = parse_columns(given)
+    elif union:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
     else:
         columns = list(rows[0]) if rows else []
         if any(set(row) != set(columns) for row in rows[1:]):
@@ -382,7 +389,8 @@ async def _insert(data: DataRequest, name: str) -> Response:
     rows = [payload] if single else payload
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise ApiError(400, "PGRST102", "Empty or invalid json")
-    columns = _write_columns(data, relation, rows)
+    missing_default = data.prefs.get("missing") == "default"
+    columns = _write_columns(data, relation, rows, union=missing_default)
     media = _representation(data)
     planner = Planner(data.gateway.schema, data.schema)
     node = planner.root(relation, data.first("select"))
@@ -408,6 +416,8 @@ async def _insert(data: DataRequest, name: str) -> Response:
             applied.add("resolution")
         else:
             resolution = None
+    if missing_default:
+        applied.add("missing")
     location = data.prefs.get("return") == "headers-only"
     statement = statements.insert(
         node,
@@ -418,6 +428,7 @@ async def _insert(data: DataRequest, name: str) -> Response:
         resolution=resolution,
         location=location,
         empty=not rows,
+        missing_default=missing_default,
     )
     async with data.transaction(readonly=False) as tx:
         driver = await tx.driver()

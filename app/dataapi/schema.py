@@ -26,6 +26,7 @@ class Column:
     nullable: bool
     has_default: bool
     base: str = ""  # the type under a domain (or the type itself), e.g. "tsvector"
+    default: str | None = None  # the default expression, from the catalog (missing=default)
 
     @property
     def is_json(self) -> bool:
@@ -188,7 +189,9 @@ class SchemaCache:
         oids: dict[int, tuple[str, str]] = {}
         for item in catalog["relations"]:
             columns = {
-                c["name"]: Column(c["name"], c["type"], c["nullable"], c["has_default"], c["base"])
+                c["name"]: Column(
+                    c["name"], c["type"], c["nullable"], c["has_default"], c["base"], c["default"]
+                )
                 for c in item["columns"] or []
             }
             relation = Relation(
@@ -404,7 +407,13 @@ SELECT json_build_object(
                     'base', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
                                  ELSE format_type(a.atttypid, NULL) END,
                     'nullable', NOT a.attnotnull,
-                    'has_default', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '')
+                    'has_default', a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                    'default', CASE WHEN a.attgenerated <> '' THEN NULL
+                                    WHEN a.atthasdef THEN (SELECT pg_get_expr(d.adbin, d.adrelid)
+                                                          FROM pg_attrdef d
+                                                         WHERE d.adrelid = a.attrelid
+                                                           AND d.adnum = a.attnum)
+                                    WHEN t.typtype = 'd' THEN t.typdefault END)
                   ORDER BY a.attnum)
                     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
                    WHERE a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped),

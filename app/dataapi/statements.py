@@ -123,6 +123,7 @@ def insert(
     resolution: str | None,
     location: bool,
     empty: bool,
+    missing_default: bool = False,
 ) -> Statement:
     """INSERT (or upsert with ON CONFLICT) of a JSON array of objects."""
     params = Params()
@@ -138,10 +139,21 @@ def insert(
     else:
         cols = ", ".join(quote_ident(c) for c in columns)
         body = params.add(rows_json, "json")
-        cte = (
-            f"INSERT INTO {table} AS _ins ({cols}) SELECT {cols} FROM"
-            f" json_populate_recordset(NULL::{table}, {body}) _"
-        )
+        if missing_default:
+            # Per row: a key that is absent takes the column's default.
+            values = ", ".join(
+                f"CASE WHEN _j.value::jsonb ? {params.add(c, 'text')} THEN _.{quote_ident(c)}"
+                f" ELSE {relation.columns[c].default or 'NULL'} END"
+                for c in columns
+            )
+            source = (
+                f"json_array_elements({body}) _j,"
+                f" LATERAL json_populate_record(NULL::{table}, _j.value) _"
+            )
+        else:
+            values = cols
+            source = f"json_populate_recordset(NULL::{table}, {body}) _"
+        cte = f"INSERT INTO {table} AS _ins ({cols}) SELECT {values} FROM {source}"
         if on_conflict:
             target = ", ".join(quote_ident(c) for c in on_conflict)
             if resolution == "ignore-duplicates":

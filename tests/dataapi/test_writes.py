@@ -165,3 +165,20 @@ async def test_db_tx_end_rollback_and_override(
         assert kept.headers["preference-applied"] == "tx=commit"
         await http.post("/api/notes", json={"body": body})
     assert await _notes_with(admin_db, body) == 1
+
+
+async def test_missing_default_fills_absent_keys_per_row(dapi: httpx.AsyncClient) -> None:
+    body = _word()
+    response = await dapi.post(
+        "/api/notes?select=body,method",
+        json=[{"body": body, "method": "given"}, {"body": body}],
+        headers={"Prefer": "return=representation, missing=default"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == [
+        {"body": body, "method": "given"},
+        {"body": body, "method": "POST"},
+    ]
+    assert response.headers["preference-applied"] == "missing=default, return=representation"
+    ids = await dapi.get(f"/api/notes?select=id&body=eq.{body}")
+    assert len({row["id"] for row in ids.json()}) == 2
