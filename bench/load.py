@@ -80,7 +80,7 @@ class LoadSettings:
 
     connections: int = 32
     threads: int = 2  # wrk threads; the Python fallback uses one process
-    seconds: float = 8.0
+    seconds: int = 6  # per run; whole seconds, as wrk takes them
 
 
 def parse_result(output: str) -> Measurement:
@@ -136,7 +136,7 @@ def run_load(
             wrk,
             f"-t{settings.threads}",
             f"-c{settings.connections}",
-            f"-d{settings.seconds:g}s",
+            f"-d{settings.seconds}s",
             "--timeout",
             "10s",
             "-s",

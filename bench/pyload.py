@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+import uvloop
 
 from bench.load import RESULT_PREFIX, PreparedRequest, read_requests
 
@@ -80,7 +81,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     args = parser.parse_args()
     requests = read_requests(args.requests_file)
-    result = asyncio.run(measure(args.base_url, requests, args.connections, args.seconds))
+    result = uvloop.run(measure(args.base_url, requests, args.connections, args.seconds))
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 

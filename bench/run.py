@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import statistics
 import tempfile
 from collections.abc import Callable
@@ -227,8 +228,8 @@ def _print_table(results: list[ScenarioResult]) -> None:
 def _options() -> argparse.Namespace:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=float(env("BENCH_SECONDS", "6")))
-    parser.add_argument("--warmup", type=float, default=float(env("BENCH_WARMUP", "3")))
+    parser.add_argument("--seconds", type=int, default=int(env("BENCH_SECONDS", "6")))
+    parser.add_argument("--warmup", type=int, default=int(env("BENCH_WARMUP", "3")))
     parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")))
     parser.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "32")))
     parser.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "2")))
@@ -240,10 +241,17 @@ def _options() -> argparse.Namespace:
 
 async def bench(options: argparse.Namespace) -> list[ScenarioResult]:
     """Set up, measure every scenario, tear down; the results."""
+    # Ctrl-C or SIGTERM cancel the run, so the servers stop and the database is dropped.
+    task = asyncio.current_task()
+    assert task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, task.cancel)
     wrk = load.find_wrk()
     generator = load.generator_name(wrk)
     print(f"load generator: {generator}", flush=True)
     started = datetime.now(UTC)
+    # Other work on the machine skews both servers; the load average tells how much.
+    load_before = os.getloadavg()
     results: list[ScenarioResult] = []
     async with fixture.fresh_database() as db:
         users, last_seed_id = await fixture.seed(db)
@@ -289,14 +297,19 @@ async def bench(options: argparse.Namespace) -> list[ScenarioResult]:
             if options.hold:
                 print(
                     f"holding: gate {gate.url} (pid {gate.pid}),"
-                    f" bare {bare.url} (pid {bare.pid}); Ctrl-C ends"
+                    f" bare {bare.url} (pid {bare.pid}); Ctrl-C ends",
+                    flush=True,
                 )
-                await asyncio.Event().wait()
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    task.uncancel()
     _print_table(results)
     report = {
         "date": started.isoformat(timespec="seconds"),
         "machine": _machine(),
         "load_generator": generator,
+        "load_average": {"start": load_before, "end": os.getloadavg()},
         "settings": {
             "connections": options.connections,
             "threads": options.threads,
@@ -311,13 +324,17 @@ async def bench(options: argparse.Namespace) -> list[ScenarioResult]:
     }
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"load average (1, 5, 15 min): {load_before} at start, {os.getloadavg()} at end")
     print(f"results written to {RESULTS}")
     return results
 
 
 def main() -> None:
     """Entry point for `python -m bench.run`."""
-    asyncio.run(bench(_options()))
+    try:
+        asyncio.run(bench(_options()))
+    except asyncio.CancelledError:
+        raise SystemExit("benchmark interrupted") from None
 
 
 if __name__ == "__main__":
