@@ -119,9 +119,9 @@ class Settings(BaseSettings):
     db_schema_aliases: dict[str, str] = Field(default_factory=dict)
     # How a data request's transaction ends: commit, rollback, or either
     # with "-allow-override" so Prefer: tx=commit|rollback may choose.
-    db_tx_end: Literal[
-        "commit", "commit-allow-override", "rollback", "rollback-allow-override"
-    ] = "commit"
+    db_tx_end: Literal["commit", "commit-allow-override", "rollback", "rollback-allow-override"] = (
+        "commit"
+    )
     # A function (schema.name) called in every data request's transaction,
     # after authentication and the request.* settings; it may raise to refuse.
     db_pre_request: str | None = None
