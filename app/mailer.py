@@ -4,9 +4,10 @@ It LISTENs on the `validate` and `reset` channels for prompt delivery, and
 also sweeps the outbox when it starts and on a timer, so an event written
 while no mailer was listening (or whose NOTIFY was missed) still goes out.
 One event is handled per transaction: claim it (FOR UPDATE SKIP LOCKED, so
-mailers can run side by side), mint its token, send, mark it delivered,
-COMMIT. A failed send rolls the token back and schedules a retry with
-exponential backoff.
+mailers can run side by side), mint its token (committed on its own, so the
+link works the moment the mail arrives), send, mark it delivered, COMMIT.
+A failed send schedules a retry with exponential backoff; its retry mints
+a new token, which replaces the unsent one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Protocol, TextIO
 import aiosmtplib
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.mail import compose
@@ -130,7 +131,7 @@ class Mailer:
                 await tx.rollback()
                 return False
             try:
-                message = await self._prepare(conn, row.kind, row.payload)
+                message = await self._prepare(row.kind, row.payload)
                 if message is not None:
                     await self._transport.send(message)
                 await conn.execute(_DELIVERED, {"id": row.id})
@@ -140,10 +141,14 @@ class Mailer:
                 await self._failed(row.id, row.attempts + 1, error)
         return True
 
-    async def _prepare(
-        self, conn: AsyncConnection, kind: str, payload: dict[str, Any]
-    ) -> EmailMessage | None:
-        """The message for an event, minting its token; None if it no longer applies."""
+    async def _prepare(self, kind: str, payload: dict[str, Any]) -> EmailMessage | None:
+        """The message for an event, minting its token; None if it no longer applies.
+
+        The token is committed in its own short transaction before the mail
+        goes out, so a link is never followed before its hash exists. If the
+        send then fails, that token was never seen by anyone, and the retry's
+        new token replaces it.
+        """
         purpose = _PURPOSES.get(kind)
         if purpose is None:
             return compose(self._settings, kind, payload["email"], None)
@@ -153,8 +158,8 @@ class Mailer:
             if purpose == "verify"
             else self._settings.reset_token_lifetime
         )
-        recipient = (
-            await conn.execute(
+        async with self._engine.begin() as conn:
+            minted = await conn.execute(
                 _MINT,
                 {
                     "user_id": payload["user_id"],
@@ -164,7 +169,7 @@ class Mailer:
                     "lifetime": lifetime,
                 },
             )
-        ).scalar_one()
+            recipient = minted.scalar_one()
         if recipient is None:
             return None
         return compose(self._settings, kind, recipient, token)
