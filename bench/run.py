@@ -101,11 +101,16 @@ class ScenarioResult:
 
     @property
     def ratio(self) -> float | None:
-        """sessiongate's requests/s over the baseline's, or None when not measured."""
-        if self.skipped or not self.runs["bare"] or not self.runs["gate"]:
+        """sessiongate's requests/s over the baseline's, or None when not measured.
+
+        The median of each round's ratio: a round's two runs are back to back,
+        so load from elsewhere on the machine mostly cancels out within it.
+        """
+        pairs = list(zip(self.runs["bare"], self.runs["gate"], strict=False))
+        ratios = [gate.rps / bare.rps for bare, gate in pairs if bare.rps > 0]
+        if self.skipped or not ratios:
             return None
-        bare = self.median("bare", lambda run: run.rps)
-        return self.median("gate", lambda run: run.rps) / bare if bare else None
+        return statistics.median(ratios)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary and raw runs."""
@@ -122,6 +127,11 @@ class ScenarioResult:
                 }
         ratio = self.ratio
         summary["ratio"] = None if ratio is None else round(ratio, 3)
+        summary["round_ratios"] = [
+            round(gate.rps / bare.rps, 3)
+            for bare, gate in zip(self.runs["bare"], self.runs["gate"], strict=False)
+            if bare.rps > 0
+        ]
         summary["target"] = TARGET_RATIO
         summary["target_met"] = None if ratio is None else ratio >= TARGET_RATIO
         return summary
