@@ -1,0 +1,164 @@
+"""E-mail enumeration attempts through sign-up, login, forgot and resend: nothing to learn.
+
+Each attack compares the answers for an address with an account and one
+without: same status, same body (or, for sign-up, the same shape), no
+cookie either way, and time of the same order (medians compared with each
+other in one run, never against a fixed number).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from statistics import median
+from typing import Any
+
+import httpx
+
+from app.mailer import Mailer
+from tests.accounts_support import (
+    SmtpServer,
+    accounts_server,
+    body_of,
+    http,
+    link_in,
+    log_in,
+    mailer,
+    sign_up_verified,
+    smtp,
+    start_mailer,
+)
+from tests.conftest import TEST_PASSWORD, unique_email
+
+__all__ = ["accounts_server", "http", "mailer", "smtp", "start_mailer"]
+
+
+def _shape(body: dict[str, Any]) -> dict[str, str]:
+    return {key: type(value).__name__ for key, value in body.items()}
+
+
+async def _same_order_of_time(
+    first: Callable[[], Awaitable[Any]], second: Callable[[], Awaitable[Any]], rounds: int = 5
+) -> None:
+    async def timed(call: Callable[[], Awaitable[Any]]) -> float:
+        start = time.perf_counter()
+        await call()
+        return time.perf_counter() - start
+
+    a = [await timed(first) for _ in range(rounds)]
+    b = [await timed(second) for _ in range(rounds)]
+    ratio = median(a) / median(b)
+    assert 0.33 < ratio < 3, (a, b)
+
+
+async def test_signup_for_a_taken_address_looks_like_a_new_account(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    owner = await sign_up_verified(http, smtp.inbox)
+    fresh = unique_email("fresh")
+    new = await http.post("/api/signup", json={"email": fresh, "password": TEST_PASSWORD})
+    taken = await http.post(
+        "/api/signup", json={"email": owner["email"], "password": "the attacker's password"}
+    )
+    assert new.status_code == taken.status_code == 201
+    assert _shape(new.json()) == _shape(taken.json())
+    comparable = {"email", "id", "created_at", "updated_at"}
+    assert {k: v for k, v in new.json().items() if k not in comparable} == {
+        k: v for k, v in taken.json().items() if k not in comparable
+    }
+    assert "set-cookie" not in new.headers
+    assert "set-cookie" not in taken.headers
+    # The owner is told, with no link; the account keeps its password.
+    notices = await smtp.inbox.wait_for(owner["email"], 2)
+    assert "already has an account" in body_of(notices[1])
+    assert "#token=" not in body_of(notices[1])
+    assert (await log_in(http, owner["email"])).status_code == 200
+    assert (await log_in(http, owner["email"], "the attacker's password")).status_code == 401
+
+
+async def test_signup_again_while_unverified_resends_the_link_and_keeps_the_password(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    email = unique_email("again")
+    await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
+    again = await http.post(
+        "/api/signup", json={"email": email, "password": "a different password"}
+    )
+    assert again.status_code == 201
+    messages = await smtp.inbox.wait_for(email, 2)
+    _, first = link_in(messages[0])
+    _, second = link_in(messages[1])
+    assert (await http.post("/api/verify", json={"token": first})).status_code == 400
+    assert (await http.post("/api/verify", json={"token": second})).status_code == 200
+    assert (await log_in(http, email)).status_code == 200
+
+
+async def test_signup_takes_as_long_for_a_taken_address(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    owner = await sign_up_verified(http, smtp.inbox)
+
+    async def new() -> None:
+        body = {"email": unique_email("timing"), "password": TEST_PASSWORD}
+        assert (await http.post("/api/signup", json=body)).status_code == 201
+
+    async def taken() -> None:
+        body = {"email": owner["email"], "password": TEST_PASSWORD}
+        assert (await http.post("/api/signup", json=body)).status_code == 201
+
+    await _same_order_of_time(new, taken)
+
+
+async def test_login_answers_alike_for_unknown_unverified_and_verified_addresses(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    verified = await sign_up_verified(http, smtp.inbox)
+    unverified = unique_email("pending")
+    await http.post("/api/signup", json={"email": unverified, "password": TEST_PASSWORD})
+    answers = [
+        await log_in(http, email, "not the password")
+        for email in (verified["email"], unverified, unique_email("nobody"))
+    ]
+    assert {a.status_code for a in answers} == {401}
+    assert len({a.content for a in answers}) == 1
+    assert all("set-cookie" not in a.headers for a in answers)
+
+
+async def test_forgot_answers_alike_whether_or_not_the_account_exists(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    user = await sign_up_verified(http, smtp.inbox)
+    nobody = unique_email("nobody")
+    known = await http.post("/api/password/forgot", json={"email": user["email"]})
+    unknown = await http.post("/api/password/forgot", json={"email": nobody})
+    assert known.status_code == unknown.status_code == 202
+    assert known.content == unknown.content
+    assert len(await smtp.inbox.wait_for(user["email"], 2)) == 2
+    assert smtp.inbox.to(nobody) == []
+
+    async def forgot(email: str) -> None:
+        await http.post("/api/password/forgot", json={"email": email})
+
+    await _same_order_of_time(lambda: forgot(user["email"]), lambda: forgot(nobody), rounds=7)
+
+
+async def test_resend_answers_alike_for_every_kind_of_address(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    verified = await sign_up_verified(http, smtp.inbox)
+    pending = unique_email("pending")
+    await http.post("/api/signup", json={"email": pending, "password": TEST_PASSWORD})
+    answers = [
+        await http.post("/api/verify/resend", json={"email": email})
+        for email in (verified["email"], pending, unique_email("nobody"))
+    ]
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.content for a in answers}) == 1
+    # Only the account that is waiting for verification gets a new link.
+    assert len(await smtp.inbox.wait_for(pending, 2)) == 2
+    assert len(smtp.inbox.to(verified["email"])) == 1
+
+    async def resend(email: str) -> None:
+        await http.post("/api/verify/resend", json={"email": email})
+
+    await _same_order_of_time(lambda: resend(pending), lambda: resend(unique_email()), rounds=7)
