@@ -40,6 +40,8 @@ async def canary(admin_db: asyncpg.Connection, canary_name: str) -> AsyncIterato
     await admin_db.execute(f"TRUNCATE {canary_name}; INSERT INTO {canary_name} VALUES (42)")
     yield
     assert await admin_db.fetchval(f"SELECT v FROM {canary_name}") == 42
+    # Gone again: the contract tests expect only the owner's tables in app.
+    await admin_db.execute(f"DROP TABLE {canary_name}")
 
 
 def _assert_refused_cleanly(response: httpx.Response, what: str) -> None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
+from app import audit
 from app.api.account_bodies import AdminUserCreate, AdminUserUpdate, Revoked
 from app.api.caller import Caller, database_errors, reply, require_caller
 from app.api.models import ErrorBody, User
@@ -123,6 +124,13 @@ async def update_user(user_id: UUID, body: AdminUserUpdate, request: Request) ->
         ).one_or_none()
     if row is None:
         raise _no_such_user()
+    audit.event(
+        "admin_update",
+        request,
+        user_id=user_id,
+        actor=str(caller.user_id),
+        **body.model_dump(exclude_none=True),
+    )
     return reply(_user(row))
 
 
@@ -151,4 +159,5 @@ async def end_user_sessions(user_id: UUID, request: Request) -> Response:
         ).scalar()
     if count is None:
         raise _no_such_user()
+    audit.event("revoke_all", request, user_id=user_id, actor=str(caller.user_id), count=count)
     return reply({"revoked": count})

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
-from app import sessions
+from app import audit, sessions, throttle
 from app.api.account_bodies import Accepted, EmailBody, PasswordChange, PasswordReset
 from app.api.caller import reply, require_caller
 from app.api.models import ErrorBody
@@ -42,8 +42,12 @@ async def forgot(body: EmailBody, request: Request) -> Response:
     """Mail a reset link if the address has an account. Always 202, same body."""
     gateway = get_gateway(request)
     address = normalise_email(body.email)
+    # Every request mails someone: each one counts, so nobody can mail-bomb.
+    await throttle.check(gateway, request, "reset", email=address)
+    await throttle.fail(gateway, request, "reset", email=address)
     async with gateway.engine.begin() as conn:
         await conn.execute(_REQUEST_RESET, {"email": address})
+    audit.event("password_reset_requested", request, email=address)
     return reply(FORGOT_ACCEPTED, status=202)
 
 
@@ -51,8 +55,10 @@ async def forgot(body: EmailBody, request: Request) -> Response:
 async def reset(body: PasswordReset, request: Request) -> Response:
     """Set a new password with the token from a reset link; every session of the user ends."""
     gateway = get_gateway(request)
+    await throttle.check(gateway, request, "reset", email=None)
     hashed = parse_token(body.token)
     if hashed is None:
+        await throttle.fail(gateway, request, "reset", email=None)
         raise invalid_token()
     gateway.passwords.check(body.password)
     new_hash = await hash_password(body.password)
@@ -61,7 +67,10 @@ async def reset(body: PasswordReset, request: Request) -> Response:
             await conn.execute(_RESET, {"token_hash": hashed, "new_hash": new_hash})
         ).scalar()
     if user_id is None:
+        await throttle.fail(gateway, request, "reset", email=None)
+        audit.event("password_reset_failed", request, reason="invalid_token")
         raise invalid_token()
+    audit.event("password_reset", request, user_id=user_id)
     response = Response(status_code=204, headers={"Cache-Control": "no-store"})
     # Whoever follows the link starts signed out; any cookie they had is dead now.
     gateway.cookie.delete(response)
@@ -73,12 +82,21 @@ async def change(body: PasswordChange, request: Request) -> Response:
     """Change the password: other sessions end, this one continues with a new secret."""
     gateway = get_gateway(request)
     caller = await require_caller(gateway, request)
+    await throttle.check(gateway, request, "password", email=caller.email)
     async with gateway.engine.connect() as conn:
         old_hash = (await conn.execute(_LOOKUP, {"email": caller.email})).scalar()
     valid, _ = await verify_password(
         body.current_password[: gateway.passwords.max_length], old_hash
     )
     if old_hash is None or not valid:
+        await throttle.fail(gateway, request, "password", email=caller.email)
+        audit.event(
+            "password_change_failed",
+            request,
+            user_id=caller.user_id,
+            session_id=caller.session_id,
+            reason="wrong_password",
+        )
         raise ApiError(
             403,
             "wrong_password",
@@ -111,6 +129,7 @@ async def change(body: PasswordChange, request: Request) -> Response:
         if issued is None:
             # This session ended meanwhile: raising rolls the change back.
             raise not_authenticated()
+    audit.event("password_change", request, user_id=caller.user_id, session_id=issued.session_id)
     response = reply(
         {"session_id": str(issued.session_id), "expires_at": issued.expires_at.isoformat()}
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
-from app import sessions
+from app import audit, sessions
 from app.api.account_bodies import Revoked, SessionInfo
 from app.api.caller import reply, require_caller
 from app.api.models import ErrorBody
@@ -53,6 +53,7 @@ async def end_session(session_id: UUID, request: Request) -> Response:
     if not ended:
         # Someone else's session looks exactly like one that does not exist.
         raise ApiError(404, "not_found", "No such session", hint="GET /api/sessions lists yours.")
+    audit.event("revoke", request, user_id=caller.user_id, session_id=session_id)
     response = Response(status_code=204, headers={"Cache-Control": "no-store"})
     if session_id == caller.session_id:
         gateway.cookie.delete(response)
@@ -66,4 +67,7 @@ async def end_other_sessions(request: Request) -> Response:
     caller = await require_caller(gateway, request)
     async with gateway.engine.begin() as conn:
         count = await sessions.revoke_user(conn, caller.user_id, keep=caller.session_id)
+    audit.event(
+        "revoke_others", request, user_id=caller.user_id, session_id=caller.session_id, count=count
+    )
     return reply({"revoked": count})

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
+from app import audit, throttle
 from app.api.account_bodies import Accepted, EmailBody, TokenBody
 from app.api.caller import database_errors, reply
 from app.api.models import ErrorBody, User
@@ -44,13 +45,18 @@ def invalid_token() -> ApiError:
 async def verify(body: TokenBody, request: Request) -> Response:
     """Confirm an e-mail address with the token from its verification link."""
     gateway = get_gateway(request)
+    await throttle.check(gateway, request, "verify", email=None)
     hashed = parse_token(body.token)
     if hashed is None:
+        await throttle.fail(gateway, request, "verify", email=None)
         raise invalid_token()
     async with database_errors(), gateway.engine.begin() as conn:
         row = (await conn.execute(_VERIFY, {"token_hash": hashed})).one_or_none()
     if row is None:
+        await throttle.fail(gateway, request, "verify", email=None)
+        audit.event("verify_failed", request, reason="invalid_token")
         raise invalid_token()
+    audit.event("verify", request, user_id=row.id)
     return reply(User.from_row(dict(row._mapping)).model_dump(mode="json"))
 
 
@@ -59,6 +65,9 @@ async def resend(body: EmailBody, request: Request) -> Response:
     """Mail a new verification link (the previous one stops working). Always 202."""
     gateway = get_gateway(request)
     address = normalise_email(body.email)
+    # Every request mails someone: each one counts, so nobody can mail-bomb.
+    await throttle.check(gateway, request, "verify", email=address)
+    await throttle.fail(gateway, request, "verify", email=address)
     async with gateway.engine.begin() as conn:
         await conn.execute(_REQUEST, {"email": address})
     return reply(RESEND_ACCEPTED, status=202)
