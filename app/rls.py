@@ -9,11 +9,11 @@ survives into the next request that borrows the connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 import asyncpg
@@ -25,6 +25,7 @@ from starlette.requests import HTTPConnection
 
 from app import role_guard
 from app.cookies import token_hash
+from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
 
@@ -54,6 +55,16 @@ class RequestTransaction:
 
     connection: AsyncConnection
     identity: Identity
+    # Filled by confirm_role(); a dict because the dataclass is frozen.
+    checks: dict[str, str] = field(default_factory=dict)
+
+    def confirm_role(self, role: str) -> None:
+        """Record current_user as returned by the block's last statement.
+
+        Only for a last statement that fires no AFTER triggers (a SELECT or
+        a function call): the role guard then needs no query of its own.
+        """
+        self.checks["final_role"] = role
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection underneath, for statements that return JSON text."""
@@ -74,15 +85,15 @@ async def request_transaction(
     connection: HTTPConnection,
     *,
     readonly: bool = False,
-    prelude: tuple[str, Sequence[Any]] | None = None,
+    prelude: Prelude | None = None,
     rollback: bool = False,
 ) -> AsyncIterator[RequestTransaction]:
     """Open the request's transaction as the caller; commit when the block ends.
 
     An exception inside the block rolls everything back, authentication
-    included. `readonly` starts the transaction READ ONLY. `prelude` is one
-    statement run right after authentication, as the caller (the data API
-    sets the request.* settings and calls the pre-request function there).
+    included. `readonly` starts the transaction READ ONLY. `prelude` adds
+    settings and a function call to the authenticating statement (the data
+    API's request.* settings and pre-request function).
     `rollback` ends the transaction with ROLLBACK instead of COMMIT (the
     data API's db_tx_end).
     """
@@ -93,16 +104,24 @@ async def request_transaction(
             if readonly:
                 await conn.execution_options(postgresql_readonly=True)
             async with conn.begin() as transaction:
-                row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).one()
+                if prelude is None:
+                    row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).one()
+                else:
+                    sql, params = prelude.statement()
+                    params["token_hash"] = hashed
+                    row = (await conn.execute(text(sql), params)).one()
                 identity = Identity(row.role, row.user_id, row.session_id, row.last_seen_at)
                 if isinstance(connection, Request):
                     connection.state.identity = identity
                 tx = RequestTransaction(conn, identity)
-                if prelude is not None:
-                    await (await tx.driver()).execute(prelude[0], *prelude[1])
+                if prelude is not None and prelude.call is not None:
+                    # Its own statement: EXECUTE is checked when a statement
+                    # starts, so the call must start after the role switch.
+                    await (await tx.driver()).execute(f"SELECT {prelude.call}()")
                 yield tx
                 # Last statement before COMMIT: still in the authenticated role?
-                await role_guard.verify(tx, connection)
+                if tx.checks.get("final_role") != identity.role:
+                    await role_guard.verify(tx, connection)
                 if rollback:
                     await transaction.rollback()
     except sa_exc.TimeoutError as error:

@@ -23,6 +23,7 @@ from app.dataapi.identifiers import qualified, quote_ident
 from app.dataapi.negotiation import Media, negotiate
 from app.dataapi.plan import Node, Planner
 from app.dataapi.preferences import Preferences, parse_prefer
+from app.dataapi.prelude import Prelude
 from app.dataapi.responses import Outcome, content_range, range_not_satisfiable, range_status
 from app.dataapi.schema import Function, Relation
 from app.errors import ApiError
@@ -105,42 +106,26 @@ class DataRequest:
             names.discard("max-affected")
         return self.prefs.applied(names)
 
-    def prelude(self) -> tuple[str, list[Any]]:
-        """The statement run after authentication: search_path, request.*, timezone, pre-request."""
+    def prelude(self) -> Prelude:
+        """Settings for the request's transaction: search_path, request.*, timezone, pre-request."""
         path = ", ".join(quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path])
         headers = {k.lower(): v for k, v in self.request.headers.items()}
-        args: list[Any] = [
-            path,
-            self.method,
-            self.request.url.path,
-            orjson.dumps(headers).decode(),
-            orjson.dumps(dict(self.request.cookies)).decode(),
-        ]
         settings = [
-            "set_config('search_path', $1, true)",
-            "set_config('request.method', $2, true)",
-            "set_config('request.path', $3, true)",
-            "set_config('request.headers', $4, true)",
-            "set_config('request.cookies', $5, true)",
+            ("search_path", path),
+            ("request.method", self.method),
+            ("request.path", self.request.url.path),
+            ("request.headers", orjson.dumps(headers).decode()),
+            ("request.cookies", orjson.dumps(dict(self.request.cookies)).decode()),
         ]
         timezone = self.prefs.get("timezone")
         if timezone is not None:
-            args.append(timezone)
-            if self.prefs.strict:
-                settings.append("set_config('timezone', $6, true)")
-            else:
-                settings.append(
-                    "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
-                    " WHERE name = $6) THEN set_config('timezone', $6, true) END"
-                )
-        sql = "SELECT " + ", ".join(settings)
+            settings.append(("timezone", timezone))
+        call = None
         pre = self.settings.db_pre_request
         if pre:
             schema, _, name = pre.rpartition(".")
-            function = qualified(schema, name) if schema else quote_ident(name)
-            # OFFSET 0 keeps the settings subquery apart, so it runs first.
-            sql = f"SELECT {function}() FROM ({sql} OFFSET 0) _settings"
-        return sql, args
+            call = qualified(schema, name) if schema else quote_ident(name)
+        return Prelude(tuple(settings), call, lenient_timezone=not self.prefs.strict)
 
     def transaction(self, *, readonly: bool) -> Any:
         """The request transaction with this request's prelude and tx end."""
@@ -258,7 +243,8 @@ async def _read(data: DataRequest, name: str) -> Response:
         driver = await tx.driver()
         row = await driver.fetchrow(statement.sql, *statement.args)
         assert row is not None
-        exact, rows, body, guc_headers, guc_status = row
+        exact, rows, body, guc_headers, guc_status, final_role = row
+        tx.confirm_role(final_role)
         total = await _count_for(data, driver, node, exact)
         outcome = _read_outcome(data, node, media, rows, body, total)
         outcome.apply_gucs(guc_headers, guc_status)
@@ -435,11 +421,11 @@ async def _insert(data: DataRequest, name: str) -> Response:
         row = await driver.fetchrow(statement.sql, *statement.args)
         assert row is not None
         status = 201
-        if resolution is not None and (not rows or (relation.is_table and row[6] == 0)):
+        if resolution is not None and (not rows or (relation.is_table and row[7] == 0)):
             status = 200
         outcome = _write_outcome(data, node, media, status, row, applied)
-        if location and row[5] is not None and row[1] == 1:
-            values = orjson.loads(row[5])
+        if location and row[6] is not None and row[1] == 1:
+            values = orjson.loads(row[6])
             query = "&".join(
                 f"{col}=eq.{value}" for col, value in zip(relation.primary_key, values, strict=True)
             )
@@ -540,7 +526,7 @@ async def _put(data: DataRequest, name: str) -> Response:
         assert row is not None
         status = 204
         if media is not None:
-            status = 201 if (relation.is_table and row[6]) else 200
+            status = 201 if (relation.is_table and row[7]) else 200
         outcome = _write_outcome(data, node, media, status, row, set())
     return data.finish(outcome)
 
@@ -672,7 +658,8 @@ async def _rpc(data: DataRequest, name: str) -> Response:
         driver = await tx.driver()
         row = await driver.fetchrow(statement.sql, *statement.args)
         assert row is not None
-        count, rows, body, guc_headers, guc_status = row
+        count, rows, body, guc_headers, guc_status, final_role = row
+        tx.confirm_role(final_role)
         _check_max_affected(data, rows)
         if function.shape == "void":
             outcome = Outcome(204)

@@ -25,7 +25,9 @@ from app.dataapi.schema import Column, Function, Relation
 
 _GUCS = (
     "nullif(current_setting('response.headers', true), '') AS response_headers,"
-    " nullif(current_setting('response.status', true), '') AS response_status"
+    " nullif(current_setting('response.status', true), '') AS response_status,"
+    # The role at the end of the statement, for the role guard (app/role_guard.py).
+    " current_user::text AS pgrst_role"
 )
 
 
@@ -243,7 +245,8 @@ def call(
     from_args = f" FROM {prefix}" if prefix else ""
     if function.shape == "void":
         sql = (
-            f"SELECT NULL::bigint, 1::bigint, NULL::text, {_GUCS}"
+            # count(_p) reads the call's column: an unread STABLE call would be skipped.
+            f"SELECT NULL::bigint, pg_catalog.count(_p)::bigint, NULL::text, {_GUCS}"
             f" FROM (SELECT {expr}{from_args}) _p"
         )
         return Statement(sql, params.values)

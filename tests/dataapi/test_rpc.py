@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+
+from tests.conftest import LiveServer, make_client
 
 
 async def test_arguments_from_query_or_body(dapi: httpx.AsyncClient) -> None:
@@ -82,3 +86,16 @@ async def test_pre_request_runs_inside_the_transaction(dapi: httpx.AsyncClient) 
     assert blocked.json()["message"] == "blocked by pre-request"
     allowed = await dapi.get("/api/books", headers={"X-Block": "no"})
     assert allowed.status_code == 200
+
+
+async def test_stable_void_functions_are_really_called(
+    server_factory: Any, dapi_schema: str
+) -> None:
+    # No pre-request here, so only the RPC call itself can refuse.
+    server: LiveServer = server_factory(db_schemas=[dapi_schema])
+    async with make_client(server.url) as http:
+        allowed = await http.post("/api/rpc/guard", json={}, headers={"X-Block": "no"})
+        assert allowed.status_code == 204
+        # guard() is STABLE and returns void: the call must still happen.
+        blocked = await http.post("/api/rpc/guard", json={}, headers={"X-Block": "yes"})
+        assert blocked.status_code == 403
