@@ -411,6 +411,32 @@ AS $$
   SELECT EXISTS (SELECT FROM ended)
 $$;
 
+-- Every live session, for the operator's `sessiongate sessions list`.
+CREATE OR REPLACE FUNCTION auth.list_all_sessions()
+RETURNS TABLE (id uuid, user_id uuid, email text, created_at timestamptz, last_seen_at timestamptz,
+               expires_at timestamptz, ip inet, user_agent text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT s.id, s.user_id, u.email::text, s.created_at, s.last_seen_at,
+         least(s.idle_expires_at, s.expires_at), s.ip, s.user_agent
+  FROM auth.sessions s JOIN auth.users u ON u.id = s.user_id
+  WHERE s.revoked_at IS NULL AND s.expires_at > now() AND s.idle_expires_at > now()
+  ORDER BY u.email, s.created_at DESC
+$$;
+
+-- End one session by its id, whoever it belongs to (the operator's revoke).
+CREATE OR REPLACE FUNCTION auth.revoke_session_by_id(session_id uuid) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH ended AS (
+    UPDATE auth.sessions s SET revoked_at = now()
+    WHERE s.id = revoke_session_by_id.session_id AND s.revoked_at IS NULL
+    RETURNING 1)
+  SELECT EXISTS (SELECT FROM ended)
+$$;
+
 -- Operator changes (the CLI, with the database's trust; and the admin
 -- functions below, after their checks). NULL leaves a field as it is.
 -- Disabling ends the user's sessions at once; the users trigger checks the
@@ -654,6 +680,8 @@ REVOKE ALL ON FUNCTION
   auth.change_password(uuid, text, text, uuid),
   auth.list_user_sessions(uuid),
   auth.revoke_user_session(uuid, uuid),
+  auth.list_all_sessions(),
+  auth.revoke_session_by_id(uuid),
   auth.update_user(uuid, name, boolean, boolean),
   auth.delete_user(uuid),
   auth.find_user(text),
@@ -680,6 +708,8 @@ GRANT EXECUTE ON FUNCTION
   auth.change_password(uuid, text, text, uuid),
   auth.list_user_sessions(uuid),
   auth.revoke_user_session(uuid, uuid),
+  auth.list_all_sessions(),
+  auth.revoke_session_by_id(uuid),
   auth.update_user(uuid, name, boolean, boolean),
   auth.delete_user(uuid),
   auth.find_user(text),
