@@ -129,7 +129,7 @@ def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database.runtime_url,
         "database_admin_url": database.admin_url,
-        "secret_keys": ["test-key-" + "k" * 40],
+        "secret_keys": ["test-key-0123456789-abcdefghijklmnopqrstuvwxyz"],
         "demo": True,
         "public_url": "http://127.0.0.1",
         "pool_size": 4,
