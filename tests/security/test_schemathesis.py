@@ -15,6 +15,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.core.result import Ok
 
 from tests.conftest import TEST_PASSWORD, LiveServer, unique_email
 
@@ -40,6 +41,8 @@ def test_no_server_errors_for_generated_requests(
     operations = 0
     sent: list[int] = []
     for result in schema.get_all_operations():
+        # An operation the schema describes wrongly is itself a failure.
+        assert isinstance(result, Ok), result
         operation = result.ok()
         operations += 1
 
