@@ -73,6 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async def index() -> FileResponse:
             return FileResponse(STATIC_DIR / "index.html")
 
+        # The pages the verification and reset mails link to.
+        @app.get(settings.verify_path, include_in_schema=False)
+        @app.get(settings.reset_path, include_in_schema=False)
+        async def account_link() -> FileResponse:
+            return FileResponse(STATIC_DIR / "account-link.html")
+
     return app
 
 

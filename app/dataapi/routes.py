@@ -16,6 +16,7 @@ import asyncpg
 import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.dataapi import statements
 from app.dataapi.grammar import looks_like_filter, parse_columns
@@ -737,5 +738,9 @@ async def relation_route(relation: str, request: Request) -> Response:
 
 @router.api_route("/api/{first}/{rest:path}", methods=list(_TABLE_METHODS), include_in_schema=False)
 async def invalid_path(first: str, rest: str, request: Request) -> Response:
-    """Deeper paths are not resources (PGRST125)."""
+    """Deeper paths are not resources (PGRST125), unless another route owns the path."""
+    for route in request.app.router.routes:
+        if route.matches(request.scope)[0] is Match.PARTIAL:
+            # e.g. GET on a POST-only account route: keep Starlette's 405.
+            return ApiError(405, "method_not_allowed", "Method Not Allowed").response()
     return _error_response(ApiError(404, "PGRST125", "Invalid path specified in request URL"))

@@ -161,6 +161,10 @@ async def test_errors_are_postgrest_shaped(dapi: httpx.AsyncClient) -> None:
     assert nested.status_code == 404
     assert nested.json()["code"] == "PGRST125"
     assert nested.headers["proxy-status"] == "PostgREST; error=PGRST125"
+    # A deeper path an account route owns keeps its 405 for a wrong method.
+    account = await dapi.get("/api/password/reset")
+    assert account.status_code == 405
+    assert account.json()["code"] == "method_not_allowed"
 
 
 async def test_values_never_become_sql(dapi: httpx.AsyncClient) -> None:
