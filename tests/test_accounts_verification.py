@@ -228,3 +228,15 @@ async def test_email_change_to_a_taken_address_answers_alike_and_warns_its_owner
     assert "already has an account" in notices[1].get_content()
     assert "#token=" not in notices[1].get_content()
     assert (await http.get("/api/me")).json()["email"] == mover["email"]
+
+
+async def test_the_demo_serves_the_pages_the_links_open(client: httpx.AsyncClient) -> None:
+    for path in ("/verify", "/reset"):
+        page = await client.get(path)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert '<script src="/static/account-link.js"' in page.text
+    script = await client.get("/static/account-link.js")
+    assert script.status_code == 200
+    assert "/api/verify" in script.text
+    assert "/api/password/reset" in script.text
