@@ -514,6 +514,9 @@ def parse_columns(text: str) -> list[str]:
 def parse_nonnegative(name: str, text: str) -> int:
     """An integer query parameter such as limit or offset."""
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise ParseError(name, text, 1, "unexpected input expecting an integer") from None
+    if abs(value) >= 2**63:
+        raise ParseError(name, text, 1, "integer out of range")
+    return value

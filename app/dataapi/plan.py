@@ -315,11 +315,8 @@ def field_sql(node: Node, column: Field, params: Params) -> tuple[str, str]:
         expr = f"to_jsonb({expr})"
         base = "jsonb"
     for step in column.path:
-        key = (
-            params.add(int(step.key), "int")
-            if re.fullmatch(r"-?\d+", step.key)
-            else params.add(step.key, "text")
-        )
+        index = int(step.key) if re.fullmatch(r"-?\d{1,9}", step.key) else None
+        key = params.add(step.key, "text") if index is None else params.add(index, "int")
         expr = f"({expr}{step.arrow}{key})"
     return expr, "text" if column.path[-1].arrow == "->>" else base
 

@@ -168,7 +168,7 @@ def _range(data: DataRequest, node: Node) -> None:
         raise range_not_satisfiable("Limit should be greater than or equal to zero.")
     header = data.request.headers.get("range")
     if header and data.method in ("GET", "HEAD"):
-        match = re.fullmatch(r"\s*(?:items=)?(\d+)-(\d*)\s*", header)
+        match = re.fullmatch(r"\s*(?:items=)?(\d{1,18})-(\d{0,18})\s*", header)
         if match:
             lower = int(match.group(1))
             upper = int(match.group(2)) if match.group(2) else None

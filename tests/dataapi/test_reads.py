@@ -185,3 +185,14 @@ async def test_head_and_options(dapi: httpx.AsyncClient) -> None:
     options = await dapi.options("/api/notes")
     assert options.status_code == 200
     assert "POST" in options.headers["allow"]
+
+
+async def test_out_of_range_numbers_are_client_errors(dapi: httpx.AsyncClient) -> None:
+    for query in ("limit=99999999999999999999", "offset=-99999999999999999999"):
+        response = await dapi.get(f"/api/books?{query}")
+        assert response.status_code == 400, query
+        assert response.json()["code"] == "PGRST100"
+    path = await dapi.get("/api/books?select=meta->99999999999999999999")
+    assert path.status_code == 200
+    huge_range = await dapi.get("/api/books", headers={"Range": "0-99999999999999999999"})
+    assert huge_range.status_code == 200
