@@ -243,6 +243,8 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=int(env("BENCH_ROUNDS", "3")))
     parser.add_argument("--connections", type=int, default=int(env("BENCH_CONNECTIONS", "32")))
     parser.add_argument("--threads", type=int, default=int(env("BENCH_THREADS", "2")))
+    # Another app factory to measure a candidate change against the same baseline.
+    parser.add_argument("--gate-factory", default=env("BENCH_GATE_FACTORY", "app.main:app_factory"))
     parser.add_argument(
         "--hold", action="store_true", help="keep both servers up after the run (for profiling)"
     )
@@ -274,7 +276,7 @@ async def bench(options: argparse.Namespace) -> list[ScenarioResult]:
         bare_env = servers.bare_env(db.admin_dsn, POOL_SIZE)
         with (
             servers.uvicorn_server(
-                "gate", "app.main:app_factory", gate_env, "/openapi.json", gate_port
+                "gate", options.gate_factory, gate_env, "/openapi.json", gate_port
             ) as gate,
             servers.uvicorn_server(
                 "bare", "bench.bare:create_app", bare_env, "/health", bare_port
@@ -319,6 +321,7 @@ async def bench(options: argparse.Namespace) -> list[ScenarioResult]:
         "date": started.isoformat(timespec="seconds"),
         "machine": _machine(),
         "load_generator": generator,
+        "gate_factory": options.gate_factory,
         "load_average": {"start": load_before, "end": os.getloadavg()},
         "settings": {
             "connections": options.connections,
