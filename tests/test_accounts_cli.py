@@ -90,3 +90,19 @@ async def test_session_commands_list_revoke_and_purge(
         email,
     )
     assert left == 0
+
+
+async def test_mailer_once_prints_pending_mails_in_the_demo(
+    database: TestDatabase, http: httpx.AsyncClient, admin_db: asyncpg.Connection
+) -> None:
+    email = unique_email("climail")
+    await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
+    out = _ok(database, "mailer", "--once")
+    assert f"----- mail to {email} -----" in out
+    assert "/verify#token=" in out
+    assert "handled " in out
+    pending = await admin_db.fetchval(
+        "SELECT count(*) FROM auth.events WHERE payload->>'email' = $1 AND delivered IS NULL",
+        email,
+    )
+    assert pending == 0
