@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 _PURGE_TOKENS = text("SELECT auth.purge_tokens(0)")
 _PURGE_EVENTS = text("SELECT auth.purge_events(:retention)")
+# Brute-force counters quiet for a day (sql/07_hardening.sql); not reported.
+_PURGE_THROTTLE = text("SELECT auth.purge_throttle(86400)")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ async def purge(engine: AsyncEngine, settings: Settings, *, grace_seconds: int =
         tokens = int((await conn.execute(_PURGE_TOKENS)).scalar_one())
         retention = {"retention": settings.event_retention}
         events = int((await conn.execute(_PURGE_EVENTS, retention)).scalar_one())
+        await conn.execute(_PURGE_THROTTLE)
     return Purged(ended, tokens, events)
 
 

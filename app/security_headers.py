@@ -23,7 +23,8 @@ STRICT_CSP = (
 # them with an inline script; they hold no user data. Operators who do not
 # want that can turn the docs off at the reverse proxy.
 DOCS_CSP = (
-    "default-src 'none'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "default-src 'none'; object-src 'none'; "
+    "script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
     "style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
     "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
     "font-src https://fonts.gstatic.com; connect-src 'self'; worker-src blob:; "

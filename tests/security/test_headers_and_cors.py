@@ -137,3 +137,12 @@ def test_wildcard_or_malformed_trusted_origins_are_refused(
 ) -> None:
     with pytest.raises(ValidationError):
         make_settings(database, trusted_origins=origins)
+
+
+async def test_api_docs_get_their_own_policy_still_without_framing(
+    client: httpx.AsyncClient,
+) -> None:
+    csp = (await client.get("/docs")).headers["content-security-policy"]
+    for directive in ("object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"):
+        assert directive in csp
+    assert "https://cdn.jsdelivr.net" in csp

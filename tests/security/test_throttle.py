@@ -180,3 +180,22 @@ def test_ipv6_clients_are_counted_per_64() -> None:
     assert address_subject("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_subject("192.0.2.7") == "192.0.2.7"
     assert address_subject(None) == address_subject("not an address") == "unknown"
+
+
+async def test_quiet_counters_are_purged(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    quiet, recent = account_subject(unique_email()), account_subject(unique_email())
+    for subject in (quiet, recent):
+        await authenticator_db.fetchval(
+            "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
+        )
+    await admin_db.execute(
+        "UPDATE auth.throttle SET last_failure_at = now() - interval '2 days' WHERE subject = $1",
+        quiet,
+    )
+    assert await authenticator_db.fetchval("SELECT auth.purge_throttle(86400)") >= 1
+    left = await admin_db.fetch(
+        "SELECT subject FROM auth.throttle WHERE subject = ANY($1::text[])", [quiet, recent]
+    )
+    assert [row["subject"] for row in left] == [recent]
