@@ -91,6 +91,8 @@ class Node:
         for item in self.items:
             if item.star:
                 keys.extend(self.relation.columns)
+            elif item.spread:
+                keys.extend(self.embeds[item.key].output_keys())
             elif item.embed is None or item.children:
                 keys.append(item.key)
         return keys
@@ -133,9 +135,16 @@ class Planner:
             if item.star:
                 node.items.append(item)
             elif item.embed is not None:
-                if item.spread:
-                    raise ApiError(400, "PGRST100", "Spread embedding is not supported")
                 child = self.embed(node, item)
+                assert child.relationship is not None
+                if item.spread and not child.relationship.to_one:
+                    raise ApiError(
+                        400,
+                        "PGRST119",
+                        f"A spread operation on '{item.embed}' is not possible",
+                        details=f"'{node.relation.name}' and '{item.embed}' do not form a"
+                        " many-to-one or one-to-one relationship",
+                    )
                 node.embeds[item.key] = child
                 node.items.append(item)
             else:
@@ -454,6 +463,8 @@ def select_sql(node: Node, params: Params) -> str:
     for item in node.items:
         if item.star:
             parts.extend(f"{node.alias}.{quote_ident(name)}" for name in node.relation.columns)
+        elif item.embed is not None and item.spread:
+            parts.extend(spread_sql(node, node.embeds[item.key], params))
         elif item.embed is not None:
             if item.children:
                 parts.append(
@@ -486,6 +497,23 @@ def range_sql(limit: int | None, offset: int, params: Params) -> str:
     if offset:
         sql += f" OFFSET {params.add(offset, 'bigint')}"
     return sql
+
+
+def spread_sql(parent: Node, child: Node, params: Params) -> list[str]:
+    """`...rel(a,b)`: each field of a to-one embed as a column of the parent row."""
+    source = qualified(child.relation.schema, child.relation.name)
+    row = f"{child.alias}_r"
+    parts: list[str] = []
+    for key in child.output_keys():
+        where = where_sql(child, params, parent.alias)
+        inner = (
+            f"SELECT {select_sql(child, params)} FROM {source} AS {child.alias}"
+            f" WHERE {' AND '.join(where)}"
+        )
+        parts.append(
+            f"(SELECT {row}.{quote_ident(key)} FROM ({inner}) AS {row}) AS {quote_ident(key)}"
+        )
+    return parts
 
 
 def embed_sql(parent: Node, child: Node, params: Params) -> str:

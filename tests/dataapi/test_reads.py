@@ -196,3 +196,11 @@ async def test_out_of_range_numbers_are_client_errors(dapi: httpx.AsyncClient) -
     assert path.status_code == 200
     huge_range = await dapi.get("/api/books", headers={"Range": "0-99999999999999999999"})
     assert huge_range.status_code == 200
+
+
+async def test_spread_flattens_a_to_one_embed(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get("/api/books?select=id,...authors(writer:name)&id=in.(3,4)&order=id")
+    assert response.json() == [{"id": 3, "writer": "Terry"}, {"id": 4, "writer": None}]
+    to_many = await dapi.get("/api/authors?select=...books(id)")
+    assert to_many.status_code == 400
+    assert to_many.json()["code"] == "PGRST119"
