@@ -114,7 +114,8 @@ class DataRequest:
         settings = [
             ("search_path", path),
             ("request.method", self.method),
-            ("request.path", self.request.url.path),
+            # Relative to the data API root, as PostgREST's is to its own root.
+            ("request.path", self.request.url.path.removeprefix("/api")),
             ("request.headers", orjson.dumps(headers).decode()),
             ("request.cookies", orjson.dumps(dict(self.request.cookies)).decode()),
         ]

@@ -50,7 +50,7 @@ async def test_request_settings_are_visible_to_sql(dapi: httpx.AsyncClient) -> N
     )
     assert response.json() == {
         "method": "GET",
-        "path": "/api/rpc/whoami",
+        "path": "/rpc/whoami",
         "probe": "42",
         "cookie": "mint",
         "role": "anonymous",
