@@ -240,3 +240,15 @@ async def test_the_demo_serves_the_pages_the_links_open(client: httpx.AsyncClien
     assert script.status_code == 200
     assert "/api/verify" in script.text
     assert "/api/password/reset" in script.text
+
+
+async def test_addresses_match_whatever_their_case(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    email = unique_email("MiXeD")
+    user = await sign_up_verified(http, smtp.inbox, email)
+    assert (await log_in(http, email.lower())).status_code == 200
+    assert (await log_in(http, email.upper())).status_code == 200
+    await http.post("/api/password/forgot", json={"email": email.lower()})
+    # The reset mail goes to the address as the account spells it.
+    assert len(await smtp.inbox.wait_for(user["email"], 2)) == 2
