@@ -23,23 +23,32 @@ class Prelude:
     lenient_timezone: bool = False
 
     def statement(self) -> tuple[str, dict[str, Any]]:
-        """The authenticating SELECT with the settings folded in (SQLAlchemy :params)."""
-        params: dict[str, Any] = {}
-        exprs: list[str] = []
-        for index, (name, value) in enumerate(self.settings):
-            params[f"sg_name_{index}"] = name
-            params[f"sg_value_{index}"] = value
-            expr = f"set_config(:sg_name_{index}, :sg_value_{index}, true)"
-            if name == "timezone" and self.lenient_timezone:
-                expr = (
-                    "CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
-                    f" WHERE name = :sg_value_{index}) THEN {expr} END"
-                )
-            exprs.append(f", {expr} AS sg_{index}")
+        """The authenticating SELECT with the settings folded in (SQLAlchemy :params).
+
+        Names and values travel as two arrays: two bind parameters whatever
+        the number of settings, and one statement text to prepare.
+        """
+        names = [name for name, _ in self.settings]
+        values = [value for _, value in self.settings]
+        params: dict[str, Any] = {"sg_names": names, "sg_values": values}
+        # Correlated with a, so it runs per row, after authenticate().
+        check = " WHERE a.role IS NOT NULL"
+        if self.lenient_timezone and "timezone" in names:
+            # An unknown timezone is skipped rather than failing the request.
+            check += (
+                " AND (x.n <> 'timezone' OR EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
+                " WHERE name = x.v))"
+            )
+        settings = (
+            "(SELECT pg_catalog.count(set_config(x.n, x.v, true)) FROM"
+            " unnest(CAST(:sg_names AS text[]), CAST(:sg_values AS text[])) AS x(n, v)"
+            f"{check}) AS sg"
+        )
+        # OFFSET 0 keeps the inner SELECT whole: authenticate() switches the
+        # role first, then the (volatile, so never pruned) settings run.
         inner = (
-            "SELECT a.role, a.user_id, a.session_id, a.last_seen_at"
-            + "".join(exprs)
-            + " FROM auth.authenticate(:token_hash) a OFFSET 0"
+            f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
+            " FROM auth.authenticate(:token_hash) a OFFSET 0"
         )
         sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
         return sql, params

@@ -99,3 +99,15 @@ async def test_stable_void_functions_are_really_called(
         # guard() is STABLE and returns void: the call must still happen.
         blocked = await http.post("/api/rpc/guard", json={}, headers={"X-Block": "yes"})
         assert blocked.status_code == 403
+
+
+async def test_prefer_timezone_is_strict_or_lenient(dapi: httpx.AsyncClient) -> None:
+    applied = await dapi.get("/api/rpc/whoami", headers={"Prefer": "timezone=America/Los_Angeles"})
+    assert applied.headers["preference-applied"] == "timezone=America/Los_Angeles"
+    lenient = await dapi.get("/api/rpc/whoami", headers={"Prefer": "timezone=Nowhere/Land"})
+    assert lenient.status_code == 200
+    strict = await dapi.get(
+        "/api/rpc/whoami", headers={"Prefer": "handling=strict, timezone=Nowhere/Land"}
+    )
+    assert strict.status_code == 400
+    assert strict.json()["code"] == "22023"
