@@ -77,5 +77,9 @@ def compose(settings: Settings, kind: str, recipient: str, token: str | None) ->
     message["To"] = recipient
     message["Subject"] = template.subject.safe_substitute(values)
     message["Message-ID"] = make_msgid(domain="sessiongate")
-    message.set_content(template.body.safe_substitute(values))
+    body = template.body.safe_substitute(values)
+    # 7bit keeps the link one readable, copyable line (quoted-printable would
+    # fold it and turn "=" into "=3D"); non-ASCII text from an edited
+    # template still gets a safe encoding.
+    message.set_content(body, cte="7bit" if body.isascii() else "quoted-printable")
     return message

@@ -81,7 +81,10 @@ class StdoutTransport:
     async def send(self, message: EmailMessage) -> None:
         """Write `message` to standard output."""
         stream = self._stream or sys.stdout
-        stream.write(f"----- mail to {message['To']} -----\n{message.as_string()}\n-----\n")
+        headers = "".join(f"{name}: {value}\n" for name, value in message.items())
+        stream.write(
+            f"----- mail to {message['To']} -----\n{headers}\n{message.get_content()}-----\n"
+        )
         stream.flush()
 
 
