@@ -36,7 +36,9 @@ CHANNELS = ("validate", "reset")
 RECONNECT_DELAY = 5.0
 
 _CLAIM = text("SELECT id, kind, payload, attempts FROM auth.claim_event()")
-_MINT = text("SELECT auth.mint_token(:user_id, :purpose, :token_hash, :email, :lifetime)")
+_MINT = text(
+    "SELECT auth.mint_token(:user_id, :purpose, :token_hash, :email, :lifetime, :password_hash)"
+)
 _DELIVERED = text("SELECT auth.event_delivered(:id)")
 _FAILED = text("SELECT auth.event_failed(:id, :retry, :error)")
 
@@ -170,6 +172,8 @@ class Mailer:
                     "token_hash": token_hash,
                     "email": payload.get("email") if purpose == "verify" else None,
                     "lifetime": lifetime,
+                    # A repeated sign-up's password, applied if its link is followed.
+                    "password_hash": payload.get("password_hash"),
                 },
             )
             recipient = minted.scalar_one()

@@ -57,7 +57,12 @@ CREATE TABLE IF NOT EXISTS auth.tokens (
   email       auth.email_address NOT NULL,
   created_at  timestamptz NOT NULL DEFAULT now(),
   expires_at  timestamptz NOT NULL,
-  used_at     timestamptz
+  used_at     timestamptz,
+  -- For a sign-up repeated on a still unverified account: the password that
+  -- sign-up chose, set when (and only if) its own link is followed. Without
+  -- it, whoever signed the address up first would keep their password after
+  -- the address's owner verified ("pre-hijacking").
+  password_hash text CHECK (password_hash ~ '^\$')
 );
 COMMENT ON TABLE auth.tokens IS 'sessiongate verification and reset tokens; token_hash = sha256(token)';
 -- Redeeming a token: one unique index probe.
@@ -149,9 +154,13 @@ BEGIN
     PERFORM auth.enqueue_event('account_exists',
       jsonb_build_object('user_id', existing.id, 'email', existing.email));
   ELSE
+    -- Still unverified: whoever follows this new link proves they own the
+    -- address, and gets the password chosen now. The hash rides in the
+    -- outbox only until the mailer has minted the token.
     PERFORM auth.invalidate_tokens(existing.id, 'verify');
     PERFORM auth.enqueue_event('validate',
-      jsonb_build_object('user_id', existing.id, 'email', existing.email));
+      jsonb_build_object('user_id', existing.id, 'email', existing.email,
+                         'password_hash', sign_up.password_hash));
   END IF;
   RETURN false;
 END
@@ -243,7 +252,8 @@ $$;
 -- address to send to, or NULL when the mail no longer makes sense (account
 -- gone or disabled, address already verified).
 CREATE OR REPLACE FUNCTION auth.mint_token(
-  user_id uuid, purpose text, token_hash bytea, email text, lifetime_seconds integer)
+  user_id uuid, purpose text, token_hash bytea, email text, lifetime_seconds integer,
+  password_hash text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -269,9 +279,10 @@ BEGIN
     recipient := target.email::text;
   END IF;
   PERFORM auth.invalidate_tokens(target.id, mint_token.purpose);
-  INSERT INTO auth.tokens (token_hash, user_id, purpose, email, expires_at)
+  INSERT INTO auth.tokens (token_hash, user_id, purpose, email, expires_at, password_hash)
   VALUES (mint_token.token_hash, target.id, mint_token.purpose, recipient,
-          now() + make_interval(secs => mint_token.lifetime_seconds));
+          now() + make_interval(secs => mint_token.lifetime_seconds),
+          CASE WHEN mint_token.purpose = 'verify' THEN mint_token.password_hash END);
   RETURN recipient;
 END
 $$;
@@ -280,7 +291,9 @@ CREATE OR REPLACE FUNCTION auth.event_delivered(event_id bigint) RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-  UPDATE auth.events e SET delivered = now(), attempts = e.attempts + 1, last_error = NULL
+  UPDATE auth.events e
+  SET delivered = now(), attempts = e.attempts + 1, last_error = NULL,
+      payload = e.payload - 'password_hash'
   WHERE e.id = event_delivered.event_id
 $$;
 
@@ -300,7 +313,7 @@ $$;
 -- Redeem a token: single use, unexpired, of the right purpose, for an
 -- enabled account. Internal: the two flows below are the only callers.
 CREATE OR REPLACE FUNCTION auth.consume_token(purpose text, token_hash bytea)
-RETURNS TABLE (user_id uuid, email text)
+RETURNS TABLE (user_id uuid, email text, password_hash text)
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -312,7 +325,7 @@ AS $$
     AND t.expires_at > now()
     AND u.id = t.user_id
     AND NOT u.disabled
-  RETURNING t.user_id, t.email::text
+  RETURNING t.user_id, t.email::text, t.password_hash
 $$;
 
 -- Follow a verification link: the token's address becomes the account's
@@ -330,8 +343,15 @@ BEGIN
   IF used.user_id IS NULL THEN
     RETURN;
   END IF;
-  UPDATE auth.users u SET email = used.email, verified = true WHERE u.id = used.user_id;
+  UPDATE auth.users u
+  SET email = used.email, verified = true,
+      password_hash = coalesce(used.password_hash, u.password_hash)
+  WHERE u.id = used.user_id;
   PERFORM auth.invalidate_tokens(used.user_id, 'verify');
+  IF used.password_hash IS NOT NULL THEN
+    -- The password changed hands: whoever held the old one is signed out.
+    PERFORM auth.revoke_user_sessions(used.user_id);
+  END IF;
   RETURN QUERY SELECT * FROM auth.user_profiles p WHERE p.id = used.user_id;
 END
 $$;
@@ -672,7 +692,7 @@ REVOKE ALL ON FUNCTION
   auth.request_password_reset(text),
   auth.request_email_change(uuid, text),
   auth.claim_event(),
-  auth.mint_token(uuid, text, bytea, text, integer),
+  auth.mint_token(uuid, text, bytea, text, integer, text),
   auth.event_delivered(bigint),
   auth.event_failed(bigint, double precision, text),
   auth.verify_email(bytea),
@@ -700,7 +720,7 @@ GRANT EXECUTE ON FUNCTION
   auth.request_password_reset(text),
   auth.request_email_change(uuid, text),
   auth.claim_event(),
-  auth.mint_token(uuid, text, bytea, text, integer),
+  auth.mint_token(uuid, text, bytea, text, integer, text),
   auth.event_delivered(bigint),
   auth.event_failed(bigint, double precision, text),
   auth.verify_email(bytea),

@@ -8,11 +8,13 @@ other in one run, never against a fixed number).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from statistics import median
 from typing import Any
 
+import asyncpg
 import httpx
 
 from app.mailer import Mailer
@@ -76,21 +78,35 @@ async def test_signup_for_a_taken_address_looks_like_a_new_account(
     assert (await log_in(http, owner["email"], "the attacker's password")).status_code == 401
 
 
-async def test_signup_again_while_unverified_resends_the_link_and_keeps_the_password(
-    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+async def test_a_pre_registered_address_goes_to_whoever_follows_their_own_link(
+    http: httpx.AsyncClient,
+    smtp: SmtpServer,
+    mailer: Mailer,
+    admin_db: asyncpg.Connection,
 ) -> None:
-    email = unique_email("again")
-    await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
-    again = await http.post(
-        "/api/signup", json={"email": email, "password": "a different password"}
+    # The attacker signs the victim's address up first and never verifies.
+    email = unique_email("prehijack")
+    squatter = await http.post(
+        "/api/signup", json={"email": email, "password": "the attacker's password"}
     )
-    assert again.status_code == 201
+    assert squatter.status_code == 201
+    # The owner signs up later, with their own password: the same answer.
+    owner = await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
+    assert owner.status_code == 201
+    assert _shape(owner.json()) == _shape(squatter.json())
     messages = await smtp.inbox.wait_for(email, 2)
     _, first = link_in(messages[0])
     _, second = link_in(messages[1])
     assert (await http.post("/api/verify", json={"token": first})).status_code == 400
     assert (await http.post("/api/verify", json={"token": second})).status_code == 200
+    # Following their own link gave the owner the password they chose.
     assert (await log_in(http, email)).status_code == 200
+    assert (await log_in(http, email, "the attacker's password")).status_code == 401
+    # The outbox kept the chosen password's hash only until the mail went out.
+    payloads = await admin_db.fetch(
+        "SELECT payload FROM auth.events WHERE payload->>'email' = $1", email
+    )
+    assert all("password_hash" not in json.loads(r["payload"]) for r in payloads)
 
 
 async def test_signup_takes_as_long_for_a_taken_address(
