@@ -149,6 +149,7 @@ class _Scanner:
         self.offset = offset
 
     def error(self, expecting: str, quote: str = '"') -> ParseError:
+        """A PGRST100 at the cursor, worded like PostgREST (parsec) words it."""
         if self.pos >= len(self.text):
             unexpected = "end of input"
         else:
@@ -158,19 +159,23 @@ class _Scanner:
         )
 
     def peek(self, n: int = 1) -> str:
+        """The next `n` characters, without consuming them."""
         return self.text[self.pos : self.pos + n]
 
     def eat(self, token: str) -> bool:
+        """Consume `token` if it comes next."""
         if self.text.startswith(token, self.pos):
             self.pos += len(token)
             return True
         return False
 
     def skip_spaces(self) -> None:
+        """Consume spaces."""
         while self.pos < len(self.text) and self.text[self.pos] == " ":
             self.pos += 1
 
     def done(self) -> bool:
+        """True at the end of the text."""
         return self.pos >= len(self.text)
 
     def name(self, expecting: str = "field name (* or [a..z0..9_$])") -> str:
@@ -200,6 +205,7 @@ class _Scanner:
         return self.text[start : self.pos]
 
     def json_path(self) -> tuple[JsonStep, ...]:
+        """Zero or more `->key`/`->>key` steps; negative array indexes need digits."""
         steps: list[JsonStep] = []
         while True:
             if self.eat("->>"):
@@ -221,6 +227,7 @@ class _Scanner:
             steps.append(JsonStep(arrow, self.name("json key")))
 
     def field(self) -> Field:
+        """A name and its JSON path."""
         name = self.name()
         return Field(name, self.json_path())
 
