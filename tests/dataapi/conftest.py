@@ -36,6 +36,15 @@ def dapi_server(database: TestDatabase, dapi_schema: str) -> Iterator[LiveServer
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def dapi_rollback_server(database: TestDatabase, dapi_schema: str) -> Iterator[LiveServer]:
+    """Like dapi_server, but every transaction rolls back: writes leave no trace."""
+    settings = make_settings(database, db_schemas=[dapi_schema, "api"], db_tx_end="rollback")
+    server = LiveServer(settings).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 async def dapi(dapi_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     """A signed-out client of the dapi server."""

@@ -86,3 +86,61 @@ def test_no_query_string_yields_a_server_error(
 
     status = asyncio.run(probe())
     assert status < 500
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+_BODY_KEYS = st.sampled_from(["body", "method", "id", "nope", ""])
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    method=st.sampled_from(["POST", "PATCH", "PUT", "DELETE"]),
+    target=st.sampled_from(["/api/notes", "/api/rpc/add", "/api/rpc/whoami", "/api/authors"]),
+    pairs=st.lists(st.tuples(_KEYS | _BODY_KEYS, _VALUE), max_size=3),
+    body=_JSON | st.dictionaries(_BODY_KEYS, _JSON, max_size=3),
+    prefer=st.sampled_from(
+        [
+            "",
+            "return=representation",
+            "resolution=merge-duplicates",
+            "missing=default",
+            "handling=strict, max-affected=1",
+            "count=exact, return=headers-only",
+            "tx=rollback",
+        ]
+    ),
+)
+def test_no_write_or_call_yields_a_server_error(
+    dapi_rollback_server: LiveServer,
+    method: str,
+    target: str,
+    pairs: list[tuple[str, str]],
+    body: object,
+    prefer: str,
+) -> None:
+    async def probe() -> int:
+        async with httpx.AsyncClient(base_url=dapi_rollback_server.url, timeout=30) as http:
+            params: list[tuple[str, str | int | float | bool | None]] = list(pairs)
+            response = await http.request(
+                method,
+                target,
+                params=params,
+                json=body,
+                headers={"Prefer": prefer, "Content-Type": "application/json"},
+            )
+            if response.status_code >= 400:
+                assert set(response.json()) == {"code", "message", "details", "hint"}
+            return response.status_code
+
+    status = asyncio.run(probe())
+    assert status < 500
