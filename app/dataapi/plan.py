@@ -46,6 +46,7 @@ _FTS = {
     "phfts": "phraseto_tsquery",
     "wfts": "websearch_to_tsquery",
 }
+_AGGREGATES = {"count", "sum", "avg", "max", "min"}
 _IS = {
     "null": "NULL",
     "not_null": "NOT NULL",
@@ -135,6 +136,9 @@ class Planner:
             if item.star:
                 node.items.append(item)
             elif item.embed is not None:
+                if item.embed in _AGGREGATES and not item.children and not item.hints:
+                    # PostgREST's default (db-aggregates-enabled = false).
+                    raise ApiError(400, "PGRST123", "Use of aggregate functions is not allowed")
                 child = self.embed(node, item)
                 assert child.relationship is not None
                 if item.spread and not child.relationship.to_one:

@@ -204,3 +204,9 @@ async def test_spread_flattens_a_to_one_embed(dapi: httpx.AsyncClient) -> None:
     to_many = await dapi.get("/api/authors?select=...books(id)")
     assert to_many.status_code == 400
     assert to_many.json()["code"] == "PGRST119"
+
+
+async def test_aggregates_are_refused_like_postgrest_by_default(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get("/api/books?select=count()")
+    assert response.status_code == 400
+    assert response.json()["code"] == "PGRST123"
