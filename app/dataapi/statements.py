@@ -173,6 +173,29 @@ def insert(
     return _mutation(node, media, cte, params, location=location, inserted=track)
 
 
+def _targets(node: Node, params: Params) -> tuple[str, str]:
+    """The alias and WHERE of an UPDATE/DELETE; with limit/offset, a keyed subquery.
+
+    A limited write picks its rows in a subquery (filters, order, limit,
+    offset) and matches them by primary key, or by ctid on a table without one.
+    """
+    where = where_sql(node, params)
+    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    if node.limit is None and not node.offset:
+        return node.alias, where_text
+    relation = node.relation
+    target = f"{node.alias}_w"
+    keys = [quote_ident(c) for c in relation.primary_key] or ["ctid"]
+    outer = ", ".join(f"{target}.{k}" for k in keys)
+    inner = ", ".join(f"{node.alias}.{k}" for k in keys)
+    source = qualified(relation.schema, relation.name)
+    picked = (
+        f"SELECT {inner} FROM {source} AS {node.alias}{where_text}{order_sql(node, params)}"
+        f"{range_sql(node.limit, node.offset, params)}"
+    )
+    return target, f" WHERE ({outer}) IN ({picked})"
+
+
 def update(node: Node, media: Media | None, columns: list[str], row_json: str) -> Statement:
     """UPDATE the filtered rows with the columns of one JSON object."""
     params = Params()
@@ -180,12 +203,11 @@ def update(node: Node, media: Media | None, columns: list[str], row_json: str) -
     table = qualified(relation.schema, relation.name)
     body = params.add(row_json, "json")
     sets = ", ".join(f"{quote_ident(c)} = _.{quote_ident(c)}" for c in columns)
-    where = where_sql(node, params)
-    where_text = (" WHERE " + " AND ".join(where)) if where else ""
+    target, where_text = _targets(node, params)
     cte = (
-        f"UPDATE {table} AS {node.alias} SET {sets} FROM"
+        f"UPDATE {table} AS {target} SET {sets} FROM"
         f" (SELECT * FROM json_populate_record(NULL::{table}, {body})) _"
-        f"{where_text} RETURNING {node.alias}.*"
+        f"{where_text} RETURNING {target}.*"
     )
     return _mutation(node, media, cte, params, location=False, inserted=False)
 
@@ -195,9 +217,8 @@ def delete(node: Node, media: Media | None) -> Statement:
     params = Params()
     relation = node.relation
     table = qualified(relation.schema, relation.name)
-    where = where_sql(node, params)
-    where_text = (" WHERE " + " AND ".join(where)) if where else ""
-    cte = f"DELETE FROM {table} AS {node.alias}{where_text} RETURNING {node.alias}.*"
+    target, where_text = _targets(node, params)
+    cte = f"DELETE FROM {table} AS {target}{where_text} RETURNING {target}.*"
     return _mutation(node, media, cte, params, location=False, inserted=False)
 
 

@@ -159,6 +159,17 @@ async def insert(data: DataRequest, name: str) -> Response:
     return data.finish(outcome)
 
 
+def limited_write(relation: Relation, node: Node) -> None:
+    """limit/offset on PATCH/DELETE need rows to be identifiable (a key, or a table's ctid)."""
+    if (node.limit is not None or node.offset) and not (relation.primary_key or relation.is_table):
+        raise ApiError(
+            400,
+            "limited_write",
+            "limit/offset on PATCH or DELETE need a primary key or a table",
+            hint="Filter the rows instead, or expose a view with a primary key.",
+        )
+
+
 def _safe_update(data: DataRequest, relation: Relation, node: Node, verb: str) -> None:
     if relation.name in data.settings.db_safe_update_tables and not node.conditions:
         raise ApiError(400, "21000", f"{verb} requires a WHERE clause")
@@ -176,7 +187,8 @@ async def update(data: DataRequest, name: str) -> Response:
     media = representation(data)
     planner = Planner(data.gateway.schema, data.schema)
     node = planner.root(relation, data.first("select"))
-    planner.apply(node, data.params, skip=RESERVED | {"select"})
+    planner.apply(node, data.params, skip=(RESERVED - {"order", "limit", "offset"}) | {"select"})
+    limited_write(relation, node)
     _safe_update(data, relation, node, "UPDATE")
     if not columns:
         outcome = Outcome(
@@ -199,7 +211,8 @@ async def delete(data: DataRequest, name: str) -> Response:
     media = representation(data)
     planner = Planner(data.gateway.schema, data.schema)
     node = planner.root(relation, data.first("select"))
-    planner.apply(node, data.params, skip=RESERVED | {"select"})
+    planner.apply(node, data.params, skip=(RESERVED - {"order", "limit", "offset"}) | {"select"})
+    limited_write(relation, node)
     _safe_update(data, relation, node, "DELETE")
     statement = statements.delete(node, media)
     async with data.transaction(readonly=False) as tx:

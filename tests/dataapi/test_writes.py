@@ -182,3 +182,26 @@ async def test_missing_default_fills_absent_keys_per_row(dapi: httpx.AsyncClient
     assert response.headers["preference-applied"] == "missing=default, return=representation"
     ids = await dapi.get(f"/api/notes?select=id&body=eq.{body}")
     assert len({row["id"] for row in ids.json()}) == 2
+
+
+async def test_limit_and_order_bound_patch_and_delete(dapi: httpx.AsyncClient) -> None:
+    body = _word()
+    await dapi.post("/api/notes", json=[{"body": body}, {"body": body}, {"body": body}])
+    first = await dapi.patch(
+        f"/api/notes?body=eq.{body}&order=id.desc&limit=1",
+        json={"body": body + "-last"},
+        headers={"Prefer": "return=representation"},
+    )
+    assert first.status_code == 200
+    assert len(first.json()) == 1
+    ids = [
+        row["id"]
+        for row in (await dapi.get(f"/api/notes?select=id&body=like.{body}*&order=id")).json()
+    ]
+    assert first.json()[0]["id"] == ids[-1]
+    removed = await dapi.delete(
+        f"/api/notes?body=eq.{body}&order=id&limit=1", headers={"Prefer": "return=representation"}
+    )
+    assert [row["id"] for row in removed.json()] == [ids[0]]
+    left = await dapi.get(f"/api/notes?select=id&body=like.{body}*&order=id")
+    assert [row["id"] for row in left.json()] == ids[1:]
