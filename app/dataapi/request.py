@@ -98,14 +98,24 @@ class DataRequest:
     def prelude(self) -> Prelude:
         """Settings for the request's transaction: search_path, request.*, timezone, pre-request."""
         path = ", ".join(quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path])
+        # The session cookie is the caller's credential: SQL never sees it
+        # (auth.authenticate() has already turned it into the role and claims).
+        session = self.gateway.cookie.name
+        cookies = {k: v for k, v in self.request.cookies.items() if k != session}
         headers = {k.lower(): v for k, v in self.request.headers.items()}
+        if "cookie" in headers:
+            kept = "; ".join(f"{k}={v}" for k, v in cookies.items())
+            if kept:
+                headers["cookie"] = kept
+            else:
+                del headers["cookie"]
         settings = [
             ("search_path", path),
             ("request.method", self.method),
             # Relative to the data API root, as PostgREST's is to its own root.
             ("request.path", self.request.url.path.removeprefix("/api")),
             ("request.headers", orjson.dumps(headers).decode()),
-            ("request.cookies", orjson.dumps(dict(self.request.cookies)).decode()),
+            ("request.cookies", orjson.dumps(cookies).decode()),
         ]
         timezone = self.prefs.get("timezone")
         if timezone is not None:

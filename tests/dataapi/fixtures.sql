@@ -74,3 +74,10 @@ BEGIN
   END IF;
 END $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA dapi TO anonymous, webuser;
+CREATE FUNCTION dapi.echo_cookies() RETURNS json LANGUAGE sql STABLE AS $$
+  SELECT json_build_object(
+    'cookies', current_setting('request.cookies', true)::json,
+    'cookie_header', current_setting('request.headers', true)::json->>'cookie',
+    'role', current_user)
+$$;
+GRANT EXECUTE ON FUNCTION dapi.echo_cookies() TO anonymous, webuser;

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import LiveServer, make_client
+from tests.conftest import LiveServer, make_client, sign_in
 
 
 async def test_arguments_from_query_or_body(dapi: httpx.AsyncClient) -> None:
@@ -111,3 +111,20 @@ async def test_prefer_timezone_is_strict_or_lenient(dapi: httpx.AsyncClient) -> 
     )
     assert strict.status_code == 400
     assert strict.json()["code"] == "22023"
+
+
+async def test_sql_never_sees_the_session_cookie(dapi_server: LiveServer) -> None:
+    async with make_client(dapi_server.url) as http:
+        user = await sign_in(http)
+        assert user["id"]
+        secret = http.cookies["sessiongate"]
+        response = await http.post(
+            "/api/rpc/echo_cookies",
+            json={},
+            headers={"Cookie": f"sessiongate={secret}; flavour=mint"},
+        )
+    assert response.status_code == 200, response.text
+    seen = response.json()
+    assert secret not in str(seen)
+    assert seen["cookies"] == {"flavour": "mint"}
+    assert seen["role"] == "webuser"
