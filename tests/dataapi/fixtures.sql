@@ -81,3 +81,5 @@ CREATE FUNCTION dapi.echo_cookies() RETURNS json LANGUAGE sql STABLE AS $$
     'role', current_user)
 $$;
 GRANT EXECUTE ON FUNCTION dapi.echo_cookies() TO anonymous, webuser;
+CREATE FUNCTION dapi.echo_json(json) RETURNS json LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
+GRANT EXECUTE ON FUNCTION dapi.echo_json(json) TO anonymous, webuser;

@@ -128,3 +128,21 @@ async def test_sql_never_sees_the_session_cookie(dapi_server: LiveServer) -> Non
     assert secret not in str(seen)
     assert seen["cookies"] == {"flavour": "mint"}
     assert seen["role"] == "webuser"
+
+
+async def test_a_single_unnamed_json_parameter_gets_the_whole_body(
+    dapi: httpx.AsyncClient,
+) -> None:
+    response = await dapi.post("/api/rpc/echo_json", json={"any": ["shape", 1]})
+    assert response.status_code == 200
+    assert response.json() == {"any": ["shape", 1]}
+
+
+async def test_schema_aliases_name_profiles(server_factory: Any, dapi_schema: str) -> None:
+    server: LiveServer = server_factory(
+        db_schemas=[dapi_schema, "api"], db_schema_aliases={"library": dapi_schema}
+    )
+    async with make_client(server.url) as http:
+        response = await http.get("/api/authors?id=eq.1", headers={"Accept-Profile": "library"})
+    assert response.status_code == 200
+    assert response.json() == [{"id": 1, "name": "Ursula"}]
