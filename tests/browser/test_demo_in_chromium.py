@@ -119,3 +119,14 @@ async def test_demo_page_end_to_end_and_cross_origin_attack(
     await page.reload()
     await page.wait_for_selector("#signed-in:not([hidden])")
     assert await page.text_content("#who") == email
+
+    # Sign out (the cookie is gone from the browser), then sign in with the form.
+    await page.click("#logout")
+    await page.wait_for_selector("#signed-out:not([hidden])")
+    assert "sessiongate" not in {c["name"] for c in await browser_context.cookies(live_server.url)}
+    await page.fill("#email", email)
+    await page.fill("#password", TEST_PASSWORD)
+    await page.click("#login")
+    await page.wait_for_selector("#signed-in:not([hidden])")
+    await page.wait_for_selector("#todos li:has-text('bought by a real browser')")
+    assert "sessiongate" not in await page.evaluate("document.cookie")
