@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 from urllib.parse import parse_qsl
@@ -201,6 +203,28 @@ def json_body(raw: bytes) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ApiError(400, "PGRST102", "Empty or invalid json") from None
+
+
+def csv_rows(raw: bytes) -> list[dict[str, str | None]]:
+    """A text/csv body as objects: the first line names the columns; NULL is null."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, "PGRST102", "Empty or invalid CSV") from None
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+        rows = [
+            {
+                key: (None if value == "NULL" else value)
+                for key, value in zip(header, line, strict=True)
+            }
+            for line in reader
+            if line
+        ]
+    except (StopIteration, ValueError, csv.Error):
+        raise ApiError(400, "PGRST102", "Empty or invalid CSV") from None
+    return rows
 
 
 def check_max_affected(data: DataRequest, rows: int) -> None:

@@ -17,6 +17,7 @@ from app.dataapi.request import (
     DataRequest,
     check_max_affected,
     csv_body,
+    csv_rows,
     json_body,
     media_for,
     not_one,
@@ -95,7 +96,9 @@ def _write_outcome(
 async def insert(data: DataRequest, name: str) -> Response:
     """POST /api/<relation>: insert one object or an array; upsert with resolution=."""
     relation = data.relation(name)
-    payload = json_body(await data.request.body())
+    raw = await data.request.body()
+    content_type = data.request.headers.get("content-type", "").split(";")[0].strip().lower()
+    payload = csv_rows(raw) if content_type == "text/csv" else json_body(raw)
     single = isinstance(payload, dict)
     rows = [payload] if single else payload
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

@@ -205,3 +205,22 @@ async def test_limit_and_order_bound_patch_and_delete(dapi: httpx.AsyncClient) -
     assert [row["id"] for row in removed.json()] == [ids[0]]
     left = await dapi.get(f"/api/notes?select=id&body=like.{body}*&order=id")
     assert [row["id"] for row in left.json()] == ids[1:]
+
+
+async def test_csv_bodies_insert_rows(dapi: httpx.AsyncClient) -> None:
+    body = _word()
+    response = await dapi.post(
+        "/api/notes?select=body,method",
+        content=f'body,method\n{body},NULL\n"{body}, quoted",csv\n'.encode(),
+        headers={"Content-Type": "text/csv", "Prefer": "return=representation"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json() == [
+        {"body": body, "method": None},
+        {"body": f"{body}, quoted", "method": "csv"},
+    ]
+    ragged = await dapi.post(
+        "/api/notes", content=b"body\nx,y\n", headers={"Content-Type": "text/csv"}
+    )
+    assert ragged.status_code == 400
+    assert ragged.json()["code"] == "PGRST102"
