@@ -8,14 +8,14 @@ gets an answer, a committed write or a changed pooled connection out of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_client, sign_in
+from tests.conftest import LiveServer, make_client, make_settings, sign_in
+from tests.conftest import TestDatabase as Database
 
 ESCAPES = {
     "sg_escape_reset": "RESET ROLE; RETURN current_user::text;",
@@ -40,26 +40,20 @@ ESCAPES = {
 
 
 @pytest.fixture(scope="module")
-def escape_server(database: Any) -> Iterator[LiveServer]:
+async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
     """A server whose schema cache was loaded after the escape functions existed."""
-    import asyncio
-
-    from tests.conftest import make_settings
-
-    async def create() -> None:
-        conn = await asyncpg.connect(database.admin_dsn)
-        try:
-            for name, body in ESCAPES.items():
-                await conn.execute(
-                    f"CREATE OR REPLACE FUNCTION api.{name}() RETURNS text LANGUAGE plpgsql"
-                    f" AS $$ BEGIN {body} END $$;"
-                    f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
-                    f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
-                )
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
+    conn = await asyncpg.connect(database.admin_dsn)
+    try:
+        for name, body in ESCAPES.items():
+            await conn.execute(
+                f"CREATE OR REPLACE FUNCTION api.{name}() RETURNS text LANGUAGE plpgsql"
+                f" AS $$ BEGIN {body} END $$;"
+                f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
+                f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
+            )
+    finally:
+        await conn.close()
+    # One pooled connection, so a leak would reach the very next request.
     server = LiveServer(make_settings(database, pool_size=1)).start()
     yield server
     server.stop()
