@@ -37,7 +37,6 @@ async def _guarded(request: Request, work: Callable[[], Awaitable[Response]]) ->
 _TABLE_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
 
 
-@router.api_route("/api/rpc/{function}", methods=list(_TABLE_METHODS), summary="Call a function")
 async def rpc(function: str, request: Request) -> Response:
     """GET (read-only, arguments in the query) or POST (JSON object) to a function."""
 
@@ -53,9 +52,6 @@ async def rpc(function: str, request: Request) -> Response:
     return await _guarded(request, work)
 
 
-@router.api_route(
-    "/api/{relation}", methods=list(_TABLE_METHODS), summary="Rows of an exposed table or view"
-)
 async def relation_route(relation: str, request: Request) -> Response:
     """GET/HEAD read, POST insert, PATCH update, PUT upsert one row, DELETE, OPTIONS."""
 
@@ -85,7 +81,6 @@ async def relation_route(relation: str, request: Request) -> Response:
     return await _guarded(request, work)
 
 
-@router.api_route("/api/{first}/{rest:path}", methods=list(_TABLE_METHODS), include_in_schema=False)
 async def invalid_path(first: str, rest: str, request: Request) -> Response:
     """Deeper paths are not resources (PGRST125), unless another route owns the path."""
     for route in request.app.router.routes:
@@ -93,3 +88,27 @@ async def invalid_path(first: str, rest: str, request: Request) -> Response:
             # e.g. GET on a POST-only account route: keep Starlette's 405.
             return ApiError(405, "method_not_allowed", "Method Not Allowed").response()
     return _error_response(ApiError(404, "PGRST125", "Invalid path specified in request URL"))
+
+
+# One route per method, so each has its own OpenAPI operation id.
+for _method in _TABLE_METHODS:
+    router.add_api_route(
+        "/api/rpc/{function}",
+        rpc,
+        methods=[_method],
+        name=f"rpc_{_method.lower()}",
+        summary=f"{_method} a function",
+    )
+    router.add_api_route(
+        "/api/{relation}",
+        relation_route,
+        methods=[_method],
+        name=f"relation_{_method.lower()}",
+        summary=f"{_method} rows of an exposed table or view",
+    )
+router.add_api_route(
+    "/api/{first}/{rest:path}",
+    invalid_path,
+    methods=list(_TABLE_METHODS),
+    include_in_schema=False,
+)
