@@ -13,14 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 import asyncpg
+import asyncpg.transaction
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 from starlette.requests import HTTPConnection
 
 from app import role_guard
@@ -29,6 +30,7 @@ from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
 
+_AUTHENTICATE_SQL = "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1)"
 _AUTHENTICATE = text(
     "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate(:token_hash)"
 )
@@ -68,9 +70,7 @@ class RequestTransaction:
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection underneath, for statements that return JSON text."""
-        raw = await self.connection.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-        return driver
+        return await _driver(self.connection)
 
 
 def presented_token_hash(gateway: Gateway, connection: HTTPConnection) -> bytes | None:
@@ -87,43 +87,66 @@ async def request_transaction(
     readonly: bool = False,
     prelude: Prelude | None = None,
     rollback: bool = False,
+    orm: bool = False,
 ) -> AsyncIterator[RequestTransaction]:
     """Open the request's transaction as the caller; commit when the block ends.
 
     An exception inside the block rolls everything back, authentication
     included. `readonly` starts the transaction READ ONLY. `prelude` adds
     settings and a function call to the authenticating statement (the data
-    API's request.* settings and pre-request function).
-    `rollback` ends the transaction with ROLLBACK instead of COMMIT (the
-    data API's db_tx_end).
+    API's request.* settings and pre-request function). `rollback` ends the
+    transaction with ROLLBACK instead of COMMIT (the data API's db_tx_end).
+
+    The transaction is driven on the asyncpg connection itself: BEGIN,
+    authenticate, the handler's statements and COMMIT each cost one round
+    trip and nothing more, which is most of what a data request costs. With
+    `orm`, SQLAlchemy drives it instead, so that an AsyncSession can join it
+    (the `RlsSession` dependency); everything else is the same code.
     """
     hashed = presented_token_hash(gateway, connection)
     identity: Identity | None = None
     try:
         async with gateway.engine.connect() as conn:
-            if readonly:
-                await conn.execution_options(postgresql_readonly=True)
-            async with conn.begin() as transaction:
-                if prelude is None:
-                    row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).one()
-                else:
-                    sql, params = prelude.statement()
-                    params["token_hash"] = hashed
-                    row = (await conn.execute(text(sql), params)).one()
-                identity = Identity(row.role, row.user_id, row.session_id, row.last_seen_at)
+            driver = await _driver(conn)
+            end: _End
+            row: Any  # an asyncpg Record or a SQLAlchemy RowMapping; both index by name
+            if orm:
+                if readonly:
+                    await conn.execution_options(postgresql_readonly=True)
+                end = _OrmEnd(await conn.begin())
+                row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).mappings().one()
+            else:
+                end = _DriverEnd(driver.transaction(readonly=readonly))
+                await end.start()
+                try:
+                    if prelude is None:
+                        row = await driver.fetchrow(_AUTHENTICATE_SQL, hashed)
+                    else:
+                        sql, args = prelude.statement(hashed)
+                        row = await driver.fetchrow(sql, *args)
+                except BaseException:
+                    await end.abandon(conn)
+                    raise
+            try:
+                assert row is not None
+                identity = Identity(
+                    row["role"], row["user_id"], row["session_id"], row["last_seen_at"]
+                )
                 if isinstance(connection, Request):
                     connection.state.identity = identity
                 tx = RequestTransaction(conn, identity)
                 if prelude is not None and prelude.call is not None:
                     # Its own statement: EXECUTE is checked when a statement
                     # starts, so the call must start after the role switch.
-                    await (await tx.driver()).execute(f"SELECT {prelude.call}()")
+                    await driver.execute(f"SELECT {prelude.call}()")
                 yield tx
                 # Last statement before COMMIT: still in the authenticated role?
                 if tx.checks.get("final_role") != identity.role:
                     await role_guard.verify(tx, connection)
-                if rollback:
-                    await transaction.rollback()
+            except BaseException:
+                await end.abandon(conn)
+                raise
+            await (end.rollback() if rollback else end.commit())
     except sa_exc.TimeoutError as error:
         raise ApiError(
             503,
@@ -145,9 +168,68 @@ async def request_transaction(
         gateway.toucher.touch_later(identity.session_id)
 
 
+async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    return driver
+
+
+class _End(Protocol):
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+    async def abandon(self, conn: AsyncConnection) -> None: ...
+
+
+class _DriverEnd:
+    """A transaction begun on the asyncpg connection, outside SQLAlchemy's view."""
+
+    def __init__(self, transaction: asyncpg.transaction.Transaction) -> None:
+        self._transaction = transaction
+        self._open = False
+
+    async def start(self) -> None:
+        await self._transaction.start()
+        self._open = True
+
+    async def commit(self) -> None:
+        self._open = False
+        await self._transaction.commit()
+
+    async def rollback(self) -> None:
+        self._open = False
+        await self._transaction.rollback()
+
+    async def abandon(self, conn: AsyncConnection) -> None:
+        # SQLAlchemy's reset-on-return cannot see this transaction, so it is
+        # rolled back here; a connection that cannot even do that is
+        # discarded rather than returned to the pool half-way through.
+        if self._open:
+            try:
+                await self.rollback()
+            except Exception:
+                await conn.invalidate()
+
+
+class _OrmEnd:
+    """A transaction SQLAlchemy began, so an AsyncSession can join it."""
+
+    def __init__(self, transaction: AsyncTransaction) -> None:
+        self._transaction = transaction
+
+    async def commit(self) -> None:
+        await self._transaction.commit()
+
+    async def rollback(self) -> None:
+        await self._transaction.rollback()
+
+    async def abandon(self, conn: AsyncConnection) -> None:
+        if self._transaction.is_active:
+            await self._transaction.rollback()
+
+
 async def _rls_session(request: Request) -> AsyncIterator[AsyncSession]:
     gateway = get_gateway(request)
-    async with request_transaction(gateway, request) as tx:
+    async with request_transaction(gateway, request, orm=True) as tx:
         # rollback_only: the route may flush and even "commit"; the real
         # COMMIT is ours, after the route returns and before the response.
         session = AsyncSession(bind=tx.connection, join_transaction_mode="rollback_only")

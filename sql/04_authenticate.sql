@@ -11,15 +11,20 @@
 -- SET ROLE inside a SECURITY DEFINER function, and the membership check must
 -- be made for the real session user. The privileged read is confined to
 -- auth.resolve_session().
+--
+-- They run on every request (auth.user_id() on every row a policy checks),
+-- so they carry no SET search_path clause: a function with one is never
+-- inlined and pays a settings save and restore per call. They gain no
+-- privilege from their caller's search_path either, and every name in them
+-- is schema-qualified (pg_catalog.*), so none can be shadowed.
 
 -- The caller's user id, for policies. NULL when there is no signed-in user,
 -- including when the setting is missing or empty, so a policy comparing
 -- against it matches no row rather than erroring or matching everything.
 CREATE OR REPLACE FUNCTION auth.user_id() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT nullif(current_setting('auth.user_id', true), '')::uuid
+  SELECT nullif(pg_catalog.current_setting('auth.user_id', true), '')::uuid
 $$;
 COMMENT ON FUNCTION auth.user_id() IS
   'The signed-in user''s id for this transaction, or NULL (fail closed)';
@@ -30,9 +35,9 @@ COMMENT ON FUNCTION auth.user_id() IS
 -- "anonymous".
 CREATE OR REPLACE FUNCTION auth.anonymous_role() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-  SELECT coalesce(nullif(current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
+  SELECT coalesce(nullif(
+    pg_catalog.current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
 $$;
 
 -- Role-level limits for the request's role. PostgreSQL applies
@@ -42,32 +47,27 @@ $$;
 -- one place (sql/07_hardening.sql sets them with ALTER ROLE), which is also
 -- where PostgREST 12+ reads them for its impersonated roles.
 CREATE OR REPLACE FUNCTION auth.apply_role_limits(target name) RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
+LANGUAGE sql VOLATILE
 AS $$
-DECLARE
-  setting record;
-BEGIN
-  FOR setting IN
-    SELECT DISTINCT ON (split_part(cfg, '=', 1))
-           split_part(cfg, '=', 1) AS name, substr(cfg, strpos(cfg, '=') + 1) AS value
-    FROM pg_db_role_setting s
-    CROSS JOIN LATERAL unnest(s.setconfig) cfg
-    WHERE s.setrole = (SELECT oid FROM pg_roles WHERE rolname = target)
-      AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
-      AND split_part(cfg, '=', 1) IN ('statement_timeout', 'lock_timeout')
+  SELECT pg_catalog.count(pg_catalog.set_config(l.name, l.value, true))
+  FROM (
+    SELECT DISTINCT ON (l.name) l.name, l.value
+    FROM pg_catalog.pg_db_role_setting s
+    CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
+    CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
+                               pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
+    WHERE s.setrole = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = target)
+      AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d
+                                WHERE d.datname = pg_catalog.current_database()))
+      AND l.name IN ('statement_timeout', 'lock_timeout')
     -- A database-specific setting wins over the role-wide one, as at login.
-    ORDER BY split_part(cfg, '=', 1), s.setdatabase DESC
-  LOOP
-    PERFORM set_config(setting.name, setting.value, true);
-  END LOOP;
-END
+    ORDER BY l.name, s.setdatabase DESC
+  ) l
 $$;
 
 CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea)
 RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   live record;
@@ -79,8 +79,8 @@ BEGIN
   -- set_config('role', ..., false) or SET ROLE and committed), drop it here,
   -- so it can never carry into this request or the service's own queries.
   -- (PostgREST runs this after its own SET LOCAL ROLE, hence the marker.)
-  IF current_setting('sessiongate.pooled', true) = 'on' AND current_user <> session_user THEN
-    PERFORM set_config('role', 'none', false);
+  IF pg_catalog.current_setting('sessiongate.pooled', true) = 'on' AND current_user <> session_user THEN
+    PERFORM pg_catalog.set_config('role', 'none', false);
   END IF;
 
   -- A NULL hash (no cookie, or one whose signature failed) skips the lookup.
@@ -90,21 +90,21 @@ BEGIN
     -- No session, or an expired, revoked or disabled one: anonymous, with
     -- every identity setting present but empty.
     anon := auth.anonymous_role();
-    IF NOT pg_has_role(session_user, anon, 'MEMBER') THEN
+    IF NOT pg_catalog.pg_has_role(session_user, anon, 'MEMBER') THEN
       RAISE EXCEPTION 'anonymous role "%" is not permitted', anon
         USING ERRCODE = 'insufficient_privilege',
-              HINT = format('GRANT %I TO %I.', anon, session_user);
+              HINT = pg_catalog.format('GRANT %I TO %I.', anon, session_user);
     END IF;
     -- Limits first: after the switch the function runs as the request role.
     PERFORM auth.apply_role_limits(anon);
-    PERFORM set_config('role', anon, true),
-            set_config('auth.user_id', '', true),
-            set_config('auth.session_id', '', true),
-            set_config('request.jwt.claims', '{}', true),
-            set_config('jwt.claims.role', anon, true),
-            set_config('jwt.claims.user_id', '', true),
-            set_config('jwt.claims.email', '', true),
-            set_config('jwt.claims.session_id', '', true);
+    PERFORM pg_catalog.set_config('role', anon, true),
+            pg_catalog.set_config('auth.user_id', '', true),
+            pg_catalog.set_config('auth.session_id', '', true),
+            pg_catalog.set_config('request.jwt.claims', '{}', true),
+            pg_catalog.set_config('jwt.claims.role', anon, true),
+            pg_catalog.set_config('jwt.claims.user_id', '', true),
+            pg_catalog.set_config('jwt.claims.email', '', true),
+            pg_catalog.set_config('jwt.claims.session_id', '', true);
     RETURN QUERY SELECT anon, NULL::uuid, NULL::uuid, NULL::timestamptz;
     RETURN;
   END IF;
@@ -112,15 +112,15 @@ BEGIN
   -- Never trust the stored role: it must be one the connecting role may
   -- switch into. session_user, not current_user: under PostgREST the
   -- pre-request runs after SET ROLE to the anonymous role.
-  IF NOT pg_has_role(session_user, live.role, 'MEMBER') THEN
+  IF NOT pg_catalog.pg_has_role(session_user, live.role, 'MEMBER') THEN
     RAISE EXCEPTION 'session role "%" is not permitted', live.role
       USING ERRCODE = 'insufficient_privilege',
-            HINT = format('GRANT %I TO %I, or change the user''s role.', live.role, session_user);
+            HINT = pg_catalog.format('GRANT %I TO %I, or change the user''s role.', live.role, session_user);
   END IF;
 
   -- The claim names follow PostgREST (request.jwt.claims, with role and sub)
   -- and PostGraphile (jwt.claims.*), so policies written for either work.
-  claims := jsonb_build_object(
+  claims := pg_catalog.jsonb_build_object(
     'role', live.role,
     'sub', live.user_id,
     'user_id', live.user_id,
@@ -128,14 +128,14 @@ BEGIN
     'session_id', live.session_id);
 
   PERFORM auth.apply_role_limits(live.role);
-  PERFORM set_config('role', live.role, true),
-          set_config('auth.user_id', live.user_id::text, true),
-          set_config('auth.session_id', live.session_id::text, true),
-          set_config('request.jwt.claims', claims::text, true),
-          set_config('jwt.claims.role', live.role, true),
-          set_config('jwt.claims.user_id', live.user_id::text, true),
-          set_config('jwt.claims.email', live.email, true),
-          set_config('jwt.claims.session_id', live.session_id::text, true);
+  PERFORM pg_catalog.set_config('role', live.role, true),
+          pg_catalog.set_config('auth.user_id', live.user_id::text, true),
+          pg_catalog.set_config('auth.session_id', live.session_id::text, true),
+          pg_catalog.set_config('request.jwt.claims', claims::text, true),
+          pg_catalog.set_config('jwt.claims.role', live.role, true),
+          pg_catalog.set_config('jwt.claims.user_id', live.user_id::text, true),
+          pg_catalog.set_config('jwt.claims.email', live.email, true),
+          pg_catalog.set_config('jwt.claims.session_id', live.session_id::text, true);
 
   RETURN QUERY SELECT live.role, live.user_id, live.session_id, live.last_seen_at;
 END
@@ -149,15 +149,14 @@ COMMENT ON FUNCTION auth.authenticate(bytea) IS
 -- hash of a valid 256-bit secret finds a row.
 CREATE OR REPLACE FUNCTION auth.cookie_token_hash(cookie text) RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  encoded text := split_part(cookie, '.', 1);
+  encoded text := pg_catalog.split_part(cookie, '.', 1);
 BEGIN
   IF encoded !~ '^[A-Za-z0-9_-]{43}$' THEN
     RETURN NULL;
   END IF;
-  RETURN sha256(decode(translate(encoded, '-_', '+/') || '=', 'base64'));
+  RETURN pg_catalog.sha256(pg_catalog.decode(pg_catalog.translate(encoded, '-_', '+/') || '=', 'base64'));
 END
 $$;
 
@@ -167,15 +166,14 @@ $$;
 -- nothing, so a request PostgREST already authenticated by JWT keeps its role.
 CREATE OR REPLACE FUNCTION auth.authenticate() RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  cookies jsonb := nullif(current_setting('request.cookies', true), '')::jsonb;
+  cookies jsonb := nullif(pg_catalog.current_setting('request.cookies', true), '')::jsonb;
   cookie text := coalesce(
     cookies ->> '__Host-sessiongate',
     cookies ->> 'sessiongate',
-    nullif(current_setting('request.cookie.__Host-sessiongate', true), ''),
-    nullif(current_setting('request.cookie.sessiongate', true), ''));
+    nullif(pg_catalog.current_setting('request.cookie.__Host-sessiongate', true), ''),
+    nullif(pg_catalog.current_setting('request.cookie.sessiongate', true), ''));
 BEGIN
   IF cookie IS NULL THEN
     RETURN;

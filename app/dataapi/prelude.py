@@ -22,15 +22,15 @@ class Prelude:
     call: str | None = None
     lenient_timezone: bool = False
 
-    def statement(self) -> tuple[str, dict[str, Any]]:
-        """The authenticating SELECT with the settings folded in (SQLAlchemy :params).
+    def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
+        """The authenticating SELECT with the settings folded in, and its $n arguments.
 
-        Names and values travel as two arrays: two bind parameters whatever
+        Names and values travel as two arrays: three bind parameters whatever
         the number of settings, and one statement text to prepare.
         """
         names = [name for name, _ in self.settings]
         values = [value for _, value in self.settings]
-        params: dict[str, Any] = {"sg_names": names, "sg_values": values}
+        args: list[Any] = [token_hash, names, values]
         # Correlated with a, so it runs per row, after authenticate().
         check = " WHERE a.role IS NOT NULL"
         if self.lenient_timezone and "timezone" in names:
@@ -41,14 +41,14 @@ class Prelude:
             )
         settings = (
             "(SELECT pg_catalog.count(set_config(x.n, x.v, true)) FROM"
-            " unnest(CAST(:sg_names AS text[]), CAST(:sg_values AS text[])) AS x(n, v)"
+            " unnest(CAST($2 AS text[]), CAST($3 AS text[])) AS x(n, v)"
             f"{check}) AS sg"
         )
         # OFFSET 0 keeps the inner SELECT whole: authenticate() switches the
         # role first, then the (volatile, so never pruned) settings run.
         inner = (
             f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
-            " FROM auth.authenticate(:token_hash) a OFFSET 0"
+            " FROM auth.authenticate($1) a OFFSET 0"
         )
         sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
-        return sql, params
+        return sql, args
