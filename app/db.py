@@ -63,8 +63,43 @@ async def ensure_database(admin_url: str) -> None:
         await conn.close()
 
 
+def _server_settings(settings: Settings) -> dict[str, str]:
+    return {
+        "application_name": "sessiongate",
+        # Read by auth.authenticate(); set once per connection, so the
+        # anonymous role is configurable at no per-request cost.
+        "sessiongate.anonymous_role": settings.anonymous_role,
+        # Tells auth.authenticate() this is a pooled sessiongate
+        # connection, where a leftover session-level role is a leak.
+        "sessiongate.pooled": "on",
+    }
+
+
+async def _end_stray_transaction(connection: asyncpg.Connection) -> None:
+    # asyncpg's default reset (RESET ALL, UNLISTEN, ...) costs a round trip
+    # on every release. Request transactions always end themselves and keep
+    # every identity setting transaction-local, so only a transaction left
+    # open by a failure needs ending here.
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+async def create_request_pool(url: str, settings: Settings) -> asyncpg.Pool:
+    """The asyncpg pool request transactions borrow from (the data API's hot path)."""
+    pool = await asyncpg.create_pool(
+        plain_dsn(url),
+        min_size=1,
+        max_size=settings.pool_size + settings.pool_max_overflow,
+        statement_cache_size=settings.statement_cache_size,
+        server_settings=_server_settings(settings),
+        reset=_end_stray_transaction,
+    )
+    assert pool is not None
+    return pool
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """The pooled engine every request borrows one connection from."""
+    """The SQLAlchemy engine: account routes, `RlsSession` routes, the CLI."""
     return create_async_engine(
         url,
         pool_size=settings.pool_size,
@@ -73,15 +108,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={
             "statement_cache_size": settings.statement_cache_size,
-            # Read by auth.authenticate(); set once per connection, so the
-            # anonymous role is configurable at no per-request cost.
-            "server_settings": {
-                "application_name": "sessiongate",
-                "sessiongate.anonymous_role": settings.anonymous_role,
-                # Tells auth.authenticate() this is a pooled sessiongate
-                # connection, where a leftover session-level role is a leak.
-                "sessiongate.pooled": "on",
-            },
+            "server_settings": _server_settings(settings),
         },
         # asyncpg's own cache does the work; SQLAlchemy's adapter cache sits on top.
         query_cache_size=1200,

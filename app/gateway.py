@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
@@ -24,6 +25,9 @@ class Gateway:
     toucher: Toucher
     schema: SchemaCache
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
+    # The asyncpg pool of the data API's request transactions, opened by the
+    # app's lifespan; without it (the CLI) they borrow from `engine`.
+    pool: asyncpg.Pool | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine) -> Gateway:

@@ -16,7 +16,7 @@ from app.api.routes import accounts, admin, demo, passwords, sessions, verificat
 from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
 from app.dataapi.reload import SchemaReloader
-from app.db import create_engine, plain_dsn, resolve_urls
+from app.db import create_engine, create_request_pool, plain_dsn, resolve_urls
 from app.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         urls = resolve_urls(settings)
         engine = create_engine(urls.runtime, settings)
         gateway = Gateway.build(settings, engine)
+        gateway.pool = await create_request_pool(urls.runtime, settings)
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             assert raw.driver_connection is not None
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await reloader.stop()
             await housekeeping.stop(background)
             await gateway.toucher.drain()
+            await gateway.pool.close()
             await engine.dispose()
 
     app = FastAPI(

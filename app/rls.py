@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Protocol, cast
 from uuid import UUID
 
 import asyncpg
-import asyncpg.transaction
+from asyncpg.transaction import Transaction
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
@@ -53,10 +53,15 @@ class Identity:
 
 @dataclass(frozen=True)
 class RequestTransaction:
-    """An open transaction, already authenticated."""
+    """An open transaction, already authenticated.
 
-    connection: AsyncConnection
+    `raw` is the asyncpg connection the transaction runs on; `connection` is
+    SQLAlchemy's view of it when SQLAlchemy drives the transaction (`orm`).
+    """
+
+    raw: asyncpg.Connection
     identity: Identity
+    connection: AsyncConnection | None = None
     # Filled by confirm_role(); a dict because the dataclass is frozen.
     checks: dict[str, str] = field(default_factory=dict)
 
@@ -70,7 +75,7 @@ class RequestTransaction:
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection underneath, for statements that return JSON text."""
-        return await _driver(self.connection)
+        return self.raw
 
 
 def presented_token_hash(gateway: Gateway, connection: HTTPConnection) -> bytes | None:
@@ -106,17 +111,16 @@ async def request_transaction(
     hashed = presented_token_hash(gateway, connection)
     identity: Identity | None = None
     try:
-        async with gateway.engine.connect() as conn:
-            driver = await _driver(conn)
+        async with _borrow(gateway, orm=orm) as (conn, driver):
             end: _End
             row: Any  # an asyncpg Record or a SQLAlchemy RowMapping; both index by name
-            if orm:
+            if conn is not None and orm:
                 if readonly:
                     await conn.execution_options(postgresql_readonly=True)
                 end = _OrmEnd(await conn.begin())
                 row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).mappings().one()
             else:
-                end = _DriverEnd(driver.transaction(readonly=readonly))
+                end = _DriverEnd(driver, driver.transaction(readonly=readonly))
                 await end.start()
                 try:
                     if prelude is None:
@@ -125,7 +129,7 @@ async def request_transaction(
                         sql, args = prelude.statement(hashed)
                         row = await driver.fetchrow(sql, *args)
                 except BaseException:
-                    await end.abandon(conn)
+                    await end.abandon()
                     raise
             try:
                 assert row is not None
@@ -134,7 +138,7 @@ async def request_transaction(
                 )
                 if isinstance(connection, Request):
                     connection.state.identity = identity
-                tx = RequestTransaction(conn, identity)
+                tx = RequestTransaction(driver, identity, conn)
                 if prelude is not None and prelude.call is not None:
                     # Its own statement: EXECUTE is checked when a statement
                     # starts, so the call must start after the role switch.
@@ -144,10 +148,10 @@ async def request_transaction(
                 if tx.checks.get("final_role") != identity.role:
                     await role_guard.verify(tx, connection)
             except BaseException:
-                await end.abandon(conn)
+                await end.abandon()
                 raise
             await (end.rollback() if rollback else end.commit())
-    except sa_exc.TimeoutError as error:
+    except (sa_exc.TimeoutError, PoolExhausted) as error:
         raise ApiError(
             503,
             "pool_exhausted",
@@ -174,16 +178,43 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
+class PoolExhausted(Exception):
+    """No pooled connection became free within POOL_TIMEOUT."""
+
+
+@asynccontextmanager
+async def _borrow(
+    gateway: Gateway, *, orm: bool
+) -> AsyncIterator[tuple[AsyncConnection | None, asyncpg.Connection]]:
+    """One pooled connection for the request: the asyncpg pool's, or SQLAlchemy's
+    when SQLAlchemy must drive the transaction (or no asyncpg pool is open)."""
+    pool = gateway.pool
+    if orm or pool is None:
+        async with gateway.engine.connect() as conn:
+            yield conn, await _driver(conn)
+        return
+    try:
+        proxy = await pool.acquire(timeout=gateway.settings.pool_timeout)
+    except TimeoutError as error:
+        raise PoolExhausted from error
+    try:
+        # The proxy forwards every call to the connection it wraps.
+        yield None, cast(asyncpg.Connection, proxy)
+    finally:
+        await pool.release(proxy)
+
+
 class _End(Protocol):
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
-    async def abandon(self, conn: AsyncConnection) -> None: ...
+    async def abandon(self) -> None: ...
 
 
 class _DriverEnd:
-    """A transaction begun on the asyncpg connection, outside SQLAlchemy's view."""
+    """A transaction begun on the asyncpg connection itself."""
 
-    def __init__(self, transaction: asyncpg.transaction.Transaction) -> None:
+    def __init__(self, driver: asyncpg.Connection, transaction: Transaction) -> None:
+        self._driver = driver
         self._transaction = transaction
         self._open = False
 
@@ -199,15 +230,14 @@ class _DriverEnd:
         self._open = False
         await self._transaction.rollback()
 
-    async def abandon(self, conn: AsyncConnection) -> None:
-        # SQLAlchemy's reset-on-return cannot see this transaction, so it is
-        # rolled back here; a connection that cannot even do that is
-        # discarded rather than returned to the pool half-way through.
+    async def abandon(self) -> None:
+        # Roll back here rather than trust the pool's reset; a connection
+        # that cannot even do that is closed rather than reused.
         if self._open:
             try:
                 await self.rollback()
             except Exception:
-                await conn.invalidate()
+                self._driver.terminate()
 
 
 class _OrmEnd:
@@ -222,7 +252,7 @@ class _OrmEnd:
     async def rollback(self) -> None:
         await self._transaction.rollback()
 
-    async def abandon(self, conn: AsyncConnection) -> None:
+    async def abandon(self) -> None:
         if self._transaction.is_active:
             await self._transaction.rollback()
 
@@ -232,6 +262,7 @@ async def _rls_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with request_transaction(gateway, request, orm=True) as tx:
         # rollback_only: the route may flush and even "commit"; the real
         # COMMIT is ours, after the route returns and before the response.
+        assert tx.connection is not None
         session = AsyncSession(bind=tx.connection, join_transaction_mode="rollback_only")
         session.info["identity"] = tx.identity
         try:
