@@ -237,8 +237,12 @@ class Mailer:
                     self._next_retry = None
                 await self.drain()
                 self.ready.set()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+                # swallow a cancellation that races with the wake-up, and
+                # the mailer would then never stop.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._timeout())
+                    async with asyncio.timeout(self._timeout()):
+                        await self._wake.wait()
         finally:
             with contextlib.suppress(Exception):
                 await listener.close(timeout=5)

@@ -72,8 +72,11 @@ class SchemaReloader:
 
     async def _serve(self, conn: asyncpg.Connection) -> None:
         while not conn.is_closed():
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can
+            # swallow a cancellation racing with the wake-up (no clean stop).
             try:
-                await asyncio.wait_for(self._pending.wait(), timeout=self.retry)
+                async with asyncio.timeout(self.retry):
+                    await self._pending.wait()
             except TimeoutError:
                 continue
             # Debounce: wait until notifications stop arriving.
