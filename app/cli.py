@@ -57,6 +57,9 @@ def run(
     _migrate(settings)
     bind_host = host or settings.host
     bind_port = port or settings.port
+    # The app factory reads the settings again; let it see the same address,
+    # so a PUBLIC_URL derived from HOST and PORT matches where we listen.
+    os.environ["HOST"], os.environ["PORT"] = bind_host, str(bind_port)
     url = f"http://{bind_host}:{bind_port}/"
     typer.secho(f"sessiongate is starting on {url}", fg=typer.colors.GREEN, bold=True)
     if settings.demo_mode:

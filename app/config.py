@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     port: int = 8000
     # The URL browsers use. Its scheme decides the cookie's Secure flag and
     # __Host- prefix, and its origin is the default same-origin allow-list.
-    public_url: str = "http://127.0.0.1:8000"
+    public_url: str = "http://127.0.0.1:8000"  # unset: http://HOST:PORT
 
     # Runtime connection, as the authenticator role. Unset: the embedded
     # PostgreSQL in `data_dir` is started and used.
@@ -188,6 +188,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_public_url(cls, data: Any) -> Any:
+        # Unset, PUBLIC_URL follows HOST and PORT, so `PORT=9000 make run`
+        # serves a page whose own origin passes the CSRF check.
+        if isinstance(data, dict) and not data.get("public_url"):
+            host = data.get("host") or "127.0.0.1"
+            port = data.get("port") or 8000
+            return {**data, "public_url": f"http://{host}:{port}"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
