@@ -23,6 +23,13 @@ AS $$
   RETURNING id, email::text, role, verified, disabled, created_at, updated_at
 $$;
 
+-- E-mail lookups. auth.email_address is citext, but every function here runs
+-- with search_path = pg_catalog, where "=" on citext resolves to text's
+-- case-sensitive operator (citext's own lives in its extension's schema).
+-- So lookups compare lower(email::text), which is what citext compares, and
+-- this index makes that one probe. The unique constraint stays citext's.
+CREATE INDEX IF NOT EXISTS users_email_lower_idx ON auth.users (lower(email::text));
+
 -- What login needs to check a password. Returns no row for an unknown e-mail;
 -- the service then hashes anyway, so both cases cost the same.
 CREATE OR REPLACE FUNCTION auth.login_lookup(email text)
@@ -32,7 +39,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT u.id, u.password_hash, u.disabled, u.verified
   FROM auth.users u
-  WHERE u.email = login_lookup.email::auth.email_address
+  WHERE lower(u.email::text) = lower(login_lookup.email)
 $$;
 
 -- Replace a hash after a successful login with an outdated scheme (bcrypt to

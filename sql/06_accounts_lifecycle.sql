@@ -25,26 +25,6 @@ $$;
 
 SET LOCAL ROLE sessiongate_owner;
 
--- E-mail lookups. auth.email_address is citext, but every function here runs
--- with search_path = pg_catalog, where "=" on citext resolves to text's
--- case-sensitive operator (citext's own lives in its extension's schema).
--- So lookups compare lower(email::text), which is what citext compares, and
--- this index makes that one probe. The unique constraint stays citext's.
-CREATE INDEX IF NOT EXISTS users_email_lower_idx ON auth.users (lower(email::text));
-
--- login_lookup (05_accounts.sql) compared with that case-sensitive operator,
--- so "Ada@example.com" could not sign in as "ada@example.com"; same
--- signature, case-insensitive now.
-CREATE OR REPLACE FUNCTION auth.login_lookup(email text)
-RETURNS TABLE (user_id uuid, password_hash text, disabled boolean, verified boolean)
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT u.id, u.password_hash, u.disabled, u.verified
-  FROM auth.users u
-  WHERE lower(u.email::text) = lower(login_lookup.email)
-$$;
-
 -- Verification and reset tokens. The mail carries the token; this table
 -- holds only sha256(token), so a copy of it lets nobody verify or reset
 -- anything. `email` is the address the token proves: the account's own for a
