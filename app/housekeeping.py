@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from app import sessions
 from app.config import Settings
 from app.db import plain_dsn
 from app.mailer import Mailer
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,4 @@ def start(engine: AsyncEngine, settings: Settings, runtime_url: str) -> list[asy
 async def stop(tasks: list[asyncio.Task[None]]) -> None:
     """Cancel the background tasks and wait for them to finish."""
     for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

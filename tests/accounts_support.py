@@ -9,7 +9,6 @@ REQUIRE_VERIFIED_EMAIL on, as it does outside the demo.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from app.config import Settings
 from app.db import create_engine, plain_dsn
 from app.mailer import Mailer
+from app.tasks import cancel_and_wait
 from tests.conftest import (
     TEST_PASSWORD,
     LiveServer,
@@ -161,9 +161,7 @@ async def start_mailer(database: TestDatabase, smtp: SmtpServer) -> AsyncIterato
 
     yield start
     for task, engine in running:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await engine.dispose()
 
 

@@ -8,13 +8,13 @@ short quiet period; a reload that fails keeps the cache as it was.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 import asyncpg
 
 from app.dataapi.schema import SchemaCache
+from app.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +47,7 @@ class SchemaReloader:
     async def stop(self) -> None:
         """Stop listening and close the connection."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         # PostgREST reloads on an empty payload too; 'reload config' is not ours.
