@@ -13,7 +13,7 @@ from app.api.account_bodies import Accepted, EmailBody, PasswordChange, Password
 from app.api.caller import reply, require_caller
 from app.api.models import ErrorBody
 from app.api.routes.accounts import normalise_email
-from app.api.routes.verification import invalid_token
+from app.api.routes.verification import invalid_token, queue_mail
 from app.errors import ApiError, not_authenticated
 from app.gateway import get_gateway
 from app.passwords import hash_password, verify_password
@@ -40,13 +40,8 @@ FORGOT_ACCEPTED = {
 @router.post("/forgot", status_code=202, response_model=Accepted, responses=_ERRORS)
 async def forgot(body: EmailBody, request: Request) -> Response:
     """Mail a reset link if the address has an account. Always 202, same body."""
-    gateway = get_gateway(request)
     address = normalise_email(body.email)
-    # Every request mails someone: each one counts, so nobody can mail-bomb.
-    await throttle.check(gateway, request, "reset", email=address)
-    await throttle.fail(gateway, request, "reset", email=address)
-    async with gateway.engine.begin() as conn:
-        await conn.execute(_REQUEST_RESET, {"email": address})
+    await queue_mail(request, "reset", _REQUEST_RESET, address)
     audit.event("password_reset_requested", request, email=address)
     return reply(FORGOT_ACCEPTED, status=202)
 

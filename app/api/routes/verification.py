@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from starlette.responses import Response
 
 from app import audit, throttle
@@ -60,14 +60,21 @@ async def verify(body: TokenBody, request: Request) -> Response:
     return reply(User.from_row(dict(row._mapping)).model_dump(mode="json"))
 
 
+async def queue_mail(request: Request, scope: str, statement: TextClause, address: str) -> None:
+    """Throttle, then run `statement` to queue a mail to `address` (if it has an account).
+
+    Every such request mails someone, so each one counts against the
+    throttle as a failure: nobody can use these routes to mail-bomb.
+    """
+    gateway = get_gateway(request)
+    await throttle.check(gateway, request, scope, email=address)
+    await throttle.fail(gateway, request, scope, email=address)
+    async with gateway.engine.begin() as conn:
+        await conn.execute(statement, {"email": address})
+
+
 @router.post("/verify/resend", status_code=202, response_model=Accepted, responses=_ERRORS)
 async def resend(body: EmailBody, request: Request) -> Response:
     """Mail a new verification link (the previous one stops working). Always 202."""
-    gateway = get_gateway(request)
-    address = normalise_email(body.email)
-    # Every request mails someone: each one counts, so nobody can mail-bomb.
-    await throttle.check(gateway, request, "verify", email=address)
-    await throttle.fail(gateway, request, "verify", email=address)
-    async with gateway.engine.begin() as conn:
-        await conn.execute(_REQUEST, {"email": address})
+    await queue_mail(request, "verify", _REQUEST, normalise_email(body.email))
     return reply(RESEND_ACCEPTED, status=202)
