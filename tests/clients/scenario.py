@@ -71,3 +71,13 @@ def judge(step: str, result: StepResult, user_id: str) -> None:
         assert _names(data) == ["cherry"]
     else:
         raise AssertionError(f"unknown step {step}")
+
+
+def judge_stored(step: str, stored: dict[str, bool]) -> None:
+    """Assert a write step reached the database (projects by name, as stored)."""
+    if step == "insert":
+        assert "elder" in stored
+    elif step == "update":
+        assert stored["banana"] is True
+    elif step == "delete":
+        assert "cherry" not in stored
