@@ -20,7 +20,6 @@ import asyncpg
 from asyncpg.transaction import Transaction
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
 from starlette.requests import HTTPConnection
 
@@ -30,10 +29,9 @@ from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
 
-_AUTHENTICATE_SQL = "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1)"
-_AUTHENTICATE = text(
-    "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate(:token_hash)"
-)
+# asyncpg's own $n style, which SQLAlchemy's asyncpg dialect also speaks, so
+# both ways of driving the transaction send the very same statement.
+_AUTHENTICATE = "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1)"
 
 
 @dataclass(frozen=True)
@@ -114,17 +112,18 @@ async def request_transaction(
         async with _borrow(gateway, orm=orm) as (conn, driver):
             end: _End
             row: Any  # an asyncpg Record or a SQLAlchemy RowMapping; both index by name
-            if conn is not None and orm:
+            if orm:
+                assert conn is not None  # _borrow gives SQLAlchemy's connection for orm
                 if readonly:
                     await conn.execution_options(postgresql_readonly=True)
                 end = _OrmEnd(await conn.begin())
-                row = (await conn.execute(_AUTHENTICATE, {"token_hash": hashed})).mappings().one()
+                row = (await conn.exec_driver_sql(_AUTHENTICATE, (hashed,))).mappings().one()
             else:
                 end = _DriverEnd(driver, driver.transaction(readonly=readonly))
                 await end.start()
                 try:
                     if prelude is None:
-                        row = await driver.fetchrow(_AUTHENTICATE_SQL, hashed)
+                        row = await driver.fetchrow(_AUTHENTICATE, hashed)
                     else:
                         sql, args = prelude.statement(hashed)
                         row = await driver.fetchrow(sql, *args)
