@@ -15,6 +15,7 @@ from app import __version__, errors, hardening, housekeeping
 from app.api.routes import accounts, admin, demo, passwords, sessions, verification
 from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
+from app.dataapi.dispatch import DataDispatch
 from app.dataapi.reload import SchemaReloader
 from app.db import create_engine, create_request_pool, plain_dsn, resolve_urls
 from app.gateway import Gateway
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # Added first, so it runs innermost: CSRF, CORS and the headers still apply.
+    app.add_middleware(DataDispatch)
     hardening.install(app, settings)
     # Account routes first: their paths win over a relation of the same name.
     app.include_router(accounts.router)
