@@ -32,9 +32,16 @@ def apply_sql_file(name: str, *, as_owner: bool = True) -> None:
     bodies contain semicolons; SQLAlchemy's prepared path takes one statement.
     With `as_owner`, objects are created by the owner role, not the admin.
     """
+    run_sql(sql_path(name).read_text(encoding="utf-8"), as_owner=as_owner)
+
+
+def run_sql(body: str, *, as_owner: bool = True) -> None:
+    """Run SQL text from a migration (never from a request) in its transaction.
+
+    `as_owner` as for apply_sql_file.
+    """
     raw = op.get_bind().connection.driver_connection
     assert raw is not None
-    body = sql_path(name).read_text(encoding="utf-8")
     if as_owner:
         body = f"SET LOCAL ROLE {OWNER_ROLE};\n{body}\nRESET ROLE;"
     await_only(raw.execute(body))

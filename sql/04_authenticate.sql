@@ -71,8 +71,7 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
   live record;
-  claims jsonb;
-  anon name;
+  target name;
 BEGIN
   -- A connection that sessiongate pools must start every request as itself.
   -- If an earlier transaction left a session-level role behind (SQL that ran
@@ -89,55 +88,53 @@ BEGIN
   IF live.session_id IS NULL THEN
     -- No session, or an expired, revoked or disabled one: anonymous, with
     -- every identity setting present but empty.
-    anon := auth.anonymous_role();
-    IF NOT pg_catalog.pg_has_role(session_user, anon, 'MEMBER') THEN
-      RAISE EXCEPTION 'anonymous role "%" is not permitted', anon
+    target := auth.anonymous_role();
+    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER') THEN
+      RAISE EXCEPTION 'anonymous role "%" is not permitted', target
         USING ERRCODE = 'insufficient_privilege',
-              HINT = pg_catalog.format('GRANT %I TO %I.', anon, session_user);
+              HINT = pg_catalog.format('GRANT %I TO %I.', target, session_user);
     END IF;
-    -- Limits first: after the switch the function runs as the request role.
-    PERFORM auth.apply_role_limits(anon);
-    PERFORM pg_catalog.set_config('role', anon, true),
-            pg_catalog.set_config('auth.user_id', '', true),
-            pg_catalog.set_config('auth.session_id', '', true),
-            pg_catalog.set_config('request.jwt.claims', '{}', true),
-            pg_catalog.set_config('jwt.claims.role', anon, true),
-            pg_catalog.set_config('jwt.claims.user_id', '', true),
-            pg_catalog.set_config('jwt.claims.email', '', true),
-            pg_catalog.set_config('jwt.claims.session_id', '', true);
-    RETURN QUERY SELECT anon, NULL::uuid, NULL::uuid, NULL::timestamptz;
-    RETURN;
+  ELSE
+    -- Never trust the stored role: it must be one the connecting role may
+    -- switch into. session_user, not current_user: under PostgREST the
+    -- pre-request runs after SET ROLE to the anonymous role.
+    target := live.role;
+    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER') THEN
+      RAISE EXCEPTION 'session role "%" is not permitted', target
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = pg_catalog.format('GRANT %I TO %I, or change the user''s role.', target, session_user);
+    END IF;
   END IF;
 
-  -- Never trust the stored role: it must be one the connecting role may
-  -- switch into. session_user, not current_user: under PostgREST the
-  -- pre-request runs after SET ROLE to the anonymous role.
-  IF NOT pg_catalog.pg_has_role(session_user, live.role, 'MEMBER') THEN
-    RAISE EXCEPTION 'session role "%" is not permitted', live.role
-      USING ERRCODE = 'insufficient_privilege',
-            HINT = pg_catalog.format('GRANT %I TO %I, or change the user''s role.', live.role, session_user);
-  END IF;
-
+  -- Limits first: after the switch the function runs as the request role.
+  PERFORM auth.apply_role_limits(target);
+  -- One statement for every setting: each statement a plpgsql function runs
+  -- costs a round through the executor, and this runs on every request.
   -- The claim names follow PostgREST (request.jwt.claims, with role and sub)
   -- and PostGraphile (jwt.claims.*), so policies written for either work.
-  claims := pg_catalog.jsonb_build_object(
-    'role', live.role,
-    'sub', live.user_id,
-    'user_id', live.user_id,
-    'email', live.email,
-    'session_id', live.session_id);
+  PERFORM pg_catalog.set_config('role', target, true),
+          pg_catalog.set_config('auth.user_id', coalesce(live.user_id::text, ''), true),
+          pg_catalog.set_config('auth.session_id', coalesce(live.session_id::text, ''), true),
+          pg_catalog.set_config('request.jwt.claims',
+            CASE WHEN live.session_id IS NULL THEN '{}'
+                 ELSE pg_catalog.jsonb_build_object(
+                        'role', live.role,
+                        'sub', live.user_id,
+                        'user_id', live.user_id,
+                        'email', live.email,
+                        'session_id', live.session_id)::text
+            END, true),
+          pg_catalog.set_config('jwt.claims.role', target, true),
+          pg_catalog.set_config('jwt.claims.user_id', coalesce(live.user_id::text, ''), true),
+          pg_catalog.set_config('jwt.claims.email', coalesce(live.email, ''), true),
+          pg_catalog.set_config('jwt.claims.session_id', coalesce(live.session_id::text, ''), true);
 
-  PERFORM auth.apply_role_limits(live.role);
-  PERFORM pg_catalog.set_config('role', live.role, true),
-          pg_catalog.set_config('auth.user_id', live.user_id::text, true),
-          pg_catalog.set_config('auth.session_id', live.session_id::text, true),
-          pg_catalog.set_config('request.jwt.claims', claims::text, true),
-          pg_catalog.set_config('jwt.claims.role', live.role, true),
-          pg_catalog.set_config('jwt.claims.user_id', live.user_id::text, true),
-          pg_catalog.set_config('jwt.claims.email', live.email, true),
-          pg_catalog.set_config('jwt.claims.session_id', live.session_id::text, true);
-
-  RETURN QUERY SELECT live.role, live.user_id, live.session_id, live.last_seen_at;
+  -- RETURN NEXT from the output variables: no query, unlike RETURN QUERY.
+  role := target;
+  user_id := live.user_id;
+  session_id := live.session_id;
+  last_seen_at := live.last_seen_at;
+  RETURN NEXT;
 END
 $$;
 COMMENT ON FUNCTION auth.authenticate(bytea) IS
