@@ -9,6 +9,7 @@ survives into the next request that borrows the connection.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from typing import Annotated, Any, Protocol, cast
 from uuid import UUID
 
 import asyncpg
-from asyncpg.transaction import Transaction
 from fastapi import Depends, Request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction
@@ -119,7 +119,7 @@ async def request_transaction(
                 end = _OrmEnd(await conn.begin())
                 row = (await conn.exec_driver_sql(_AUTHENTICATE, (hashed,))).mappings().one()
             else:
-                end = _DriverEnd(driver, driver.transaction(readonly=readonly))
+                end = _DriverEnd(driver, readonly=readonly)
                 await end.start()
                 try:
                     if prelude is None:
@@ -193,7 +193,10 @@ async def _borrow(
             yield conn, await _driver(conn)
         return
     try:
-        proxy = await pool.acquire(timeout=gateway.settings.pool_timeout)
+        # asyncio.timeout bounds the wait with a timer; acquire(timeout=...)
+        # would wrap it in a task of its own on every request.
+        async with asyncio.timeout(gateway.settings.pool_timeout):
+            proxy = await pool.acquire()
     except TimeoutError as error:
         raise PoolExhausted from error
     try:
@@ -210,24 +213,29 @@ class _End(Protocol):
 
 
 class _DriverEnd:
-    """A transaction begun on the asyncpg connection itself."""
+    """A transaction begun on the asyncpg connection itself.
 
-    def __init__(self, driver: asyncpg.Connection, transaction: Transaction) -> None:
+    Plain BEGIN and COMMIT rather than asyncpg's Transaction object: this
+    connection runs nothing else, so there is no nesting to track, and the
+    statements are the same.
+    """
+
+    def __init__(self, driver: asyncpg.Connection, *, readonly: bool) -> None:
         self._driver = driver
-        self._transaction = transaction
+        self._begin = "BEGIN READ ONLY" if readonly else "BEGIN"
         self._open = False
 
     async def start(self) -> None:
-        await self._transaction.start()
+        await self._driver.execute(self._begin)
         self._open = True
 
     async def commit(self) -> None:
         self._open = False
-        await self._transaction.commit()
+        await self._driver.execute("COMMIT")
 
     async def rollback(self) -> None:
         self._open = False
-        await self._transaction.rollback()
+        await self._driver.execute("ROLLBACK")
 
     async def abandon(self) -> None:
         # Roll back here rather than trust the pool's reset; a connection

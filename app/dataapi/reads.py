@@ -76,7 +76,7 @@ def _read_outcome(
     outcome = Outcome(range_status(lower, rows, total), body, media.value)
     outcome.headers.append(("Content-Range", content_range(lower, rows, total)))
     if not data.params:
-        outcome.headers.append(("Content-Location", data.request.url.path.removeprefix("/api")))
+        outcome.headers.append(("Content-Location", data.api_path))
     applied = data.applied({"count"} if data.prefs.get("count") else set())
     if applied:
         outcome.headers.append(("Preference-Applied", applied))

@@ -35,9 +35,18 @@ class DataRequest:
         self.gateway: Gateway = get_gateway(request)
         self.settings = self.gateway.settings
         self.method = request.method
-        self.params = parse_qsl(request.url.query, keep_blank_values=True)
+        scope = request.scope
+        # What request.url.path and .query would give, without building a URL.
+        self.path: str = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+        query: str = scope["query_string"].decode("latin-1")
+        self.params = parse_qsl(query, keep_blank_values=True)
         self.prefs: Preferences = parse_prefer(request.headers.getlist("prefer"))
         self.schema = self._profile()
+
+    @property
+    def api_path(self) -> str:
+        """The path relative to the data API root (/todos), as PostgREST's is to its root."""
+        return self.path.removeprefix("/api")
 
     def _profile(self) -> str:
         """The schema chosen by Accept-Profile (reads) or Content-Profile (writes)."""
@@ -115,7 +124,7 @@ class DataRequest:
             ("search_path", path),
             ("request.method", self.method),
             # Relative to the data API root, as PostgREST's is to its own root.
-            ("request.path", self.request.url.path.removeprefix("/api")),
+            ("request.path", self.api_path),
             ("request.headers", orjson.dumps(headers).decode()),
             ("request.cookies", orjson.dumps(cookies).decode()),
         ]
