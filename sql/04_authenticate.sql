@@ -56,9 +56,13 @@ AS $$
     CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
     CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
                                pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
-    WHERE s.setrole = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = target)
-      AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d
-                                WHERE d.datname = pg_catalog.current_database()))
+    -- to_regrole reads the role cache; pg_roles is a view with joins. The
+    -- sub-select runs only when an OR reaches it, i.e. for a row that names
+    -- a database: reading pg_database costs more than everything else here.
+    WHERE s.setrole = pg_catalog.to_regrole(pg_catalog.quote_ident(target))
+      AND (s.setdatabase = 0
+           OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
+                               WHERE d.datname = pg_catalog.current_database()))
       AND l.name IN ('statement_timeout', 'lock_timeout')
     -- A database-specific setting wins over the role-wide one, as at login.
     ORDER BY l.name, s.setdatabase DESC

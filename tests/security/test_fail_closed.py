@@ -87,6 +87,27 @@ async def test_role_time_limits_apply_in_the_request_transaction(
     assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
 
 
+async def test_a_database_specific_role_limit_wins_over_the_role_wide_one(
+    pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    # As at login: ALTER ROLE ... IN DATABASE beats plain ALTER ROLE.
+    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
+    await admin_db.execute(
+        f"ALTER ROLE anonymous IN DATABASE {database} SET lock_timeout = '750ms'"
+    )
+    try:
+        async with pooled_db.transaction():
+            await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+            assert await pooled_db.fetchval("SHOW lock_timeout") == "750ms"
+            # The role-wide setting still applies where the database sets nothing.
+            assert await pooled_db.fetchval("SHOW statement_timeout") == "3s"
+    finally:
+        await admin_db.execute(f"ALTER ROLE anonymous IN DATABASE {database} RESET lock_timeout")
+    async with pooled_db.transaction():
+        await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+        assert await pooled_db.fetchval("SHOW lock_timeout") == "1s"
+
+
 async def test_anonymous_statement_timeout_cancels_a_slow_query(
     pooled_db: asyncpg.Connection,
 ) -> None:
