@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest pg15-test bench clean
+.PHONY: run test lint typecheck pytest pg15-test bench bench-inprocess clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: lint typecheck pytest pg15-test
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# Python CPU per request with no sockets (bench/inprocess.py): a quick check
+# of a change to the request path before `make bench`.
+bench-inprocess: $(STAMP)
+	$(BIN)/python -m bench.inprocess
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
