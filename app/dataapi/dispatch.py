@@ -6,11 +6,14 @@ quarter of the service's Python time per request (docs/benchmarks.md). The
 data API's paths have two fixed shapes, `/api/<relation>` and
 `/api/rpc/<function>`, so one split of the path finds the handler.
 
-Nothing changes about who owns a path: a path that any other route matches
-(an account route such as /api/login, or a hand-written route a library user
-added) goes to FastAPI as before, and so does every path of another shape.
-The routes in routes.py stay: they describe the data API in the OpenAPI
-document and call the same handlers as this dispatcher.
+Nothing changes about who answers a request. FastAPI tries routes in order
+and the data routes come after the account routes, so only a route before
+them can take a data-shaped path; a path any of those matches goes to
+FastAPI as before (an account route such as /api/login), as does every
+other shape, method and over-long name. Routes added after the data routes
+(a library user's) could never take such a path from them, here or in
+FastAPI. The routes in routes.py stay: they describe the data API in the
+OpenAPI document and call the same handlers as this dispatcher.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ Handler = Callable[[str, Request], Awaitable[Response]]
 
 _PREFIX = "/api/"
 _RPC = "rpc/"
-# Which paths other routes own, remembered per path; bounded, since clients
-# choose the paths.
+_METHODS = frozenset(routes.TABLE_METHODS)
+# PostgreSQL's identifier limit (NAMEDATALEN - 1, in bytes): no relation or
+# function has a longer name, and the cache below never holds a longer key.
+_MAX_NAME_BYTES = 63
+# Whether a route before the data routes matches a path, remembered per
+# path; bounded in entries and, by the limit above, in size.
 _OWNER_CACHE_SIZE = 4096
 
 
@@ -64,6 +71,8 @@ class DataDispatch:
         await self.app(scope, receive, send)
 
     def _target(self, scope: Scope) -> tuple[Handler, str] | None:
+        if scope["method"] not in _METHODS:
+            return None  # FastAPI's 405, as before
         path = _route_path(scope)
         if not path.startswith(_PREFIX):
             return None
@@ -74,34 +83,39 @@ class DataDispatch:
         else:
             handler = routes.relation_route
             name = rest
-        if not name or "/" in name:
-            return None  # another shape: FastAPI's router decides (e.g. PGRST125)
+        if not name or "/" in name or len(name.encode()) > _MAX_NAME_BYTES:
+            return None  # another shape, or no such name: FastAPI decides (PGRST125, 404)
         if self._routes is None:
-            # Read once, at the first data request: routes are added before serving.
-            self._routes = _other_routes(scope["app"].router.routes)
+            # Read once, at the first data request: the routes before the
+            # data routes are the account routes create_app() includes.
+            self._routes = _routes_before_data(scope["app"].router.routes)
         if self._owned(path):
             return None
         return handler, name
 
     def _owned_by_other_route(self, path: str) -> bool:
-        # A wrong method is still a match (PARTIAL: the owner answers 405),
-        # so the answer depends on the path alone and can be cached by it.
-        probe = {"type": "http", "path": path, "root_path": "", "method": "GET"}
+        # Any match, even PARTIAL (a wrong method), sends the request to
+        # FastAPI, which then decides exactly as it always did; so the
+        # answer depends on the path alone and can be cached by it.
+        probe = {"type": "http", "path": path, "root_path": "", "method": "GET", "headers": []}
         return any(route.matches(probe)[0] is not Match.NONE for route in self._routes or ())
 
 
 _DATA_ENDPOINTS = frozenset({routes.relation_route, routes.rpc, routes.invalid_path})
 
 
-def _other_routes(all_routes: list[BaseRoute]) -> list[BaseRoute]:
-    """Every route but the data API's own, however this FastAPI version nests them."""
-    return [
-        route
-        for route in all_routes
+def _routes_before_data(all_routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The routes FastAPI tries before the data API's, however its version nests them."""
+    before: list[BaseRoute] = []
+    for route in all_routes:
         # FastAPI 0.16x keeps an included router whole; older ones copy its routes.
-        if getattr(route, "original_router", None) is not routes.router
-        and getattr(route, "endpoint", None) not in _DATA_ENDPOINTS
-    ]
+        if (
+            getattr(route, "original_router", None) is routes.router
+            or getattr(route, "endpoint", None) in _DATA_ENDPOINTS
+        ):
+            break
+        before.append(route)
+    return before
 
 
 def _route_path(scope: Scope) -> str:

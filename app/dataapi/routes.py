@@ -34,7 +34,8 @@ async def _guarded(request: Request, work: Callable[[], Awaitable[Response]]) ->
         return _error_response(error)
 
 
-_TABLE_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
+# The methods the data API answers; any other gets FastAPI's 405.
+TABLE_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE", "OPTIONS")
 
 
 async def rpc(function: str, request: Request) -> Response:
@@ -91,7 +92,7 @@ async def invalid_path(first: str, rest: str, request: Request) -> Response:
 
 
 # One route per method, so each has its own OpenAPI operation id.
-for _method in _TABLE_METHODS:
+for _method in TABLE_METHODS:
     router.add_api_route(
         "/api/rpc/{function}",
         rpc,
@@ -109,6 +110,6 @@ for _method in _TABLE_METHODS:
 router.add_api_route(
     "/api/{first}/{rest:path}",
     invalid_path,
-    methods=list(_TABLE_METHODS),
+    methods=list(TABLE_METHODS),
     include_in_schema=False,
 )

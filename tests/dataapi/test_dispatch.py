@@ -48,3 +48,21 @@ async def test_only_the_two_data_shapes_are_dispatched(dapi: httpx.AsyncClient) 
     missing_fn = await dapi.post("/api/rpc/no_such_function", json={})
     assert missing_fn.status_code == 404
     assert missing_fn.json()["code"] == "PGRST202"
+
+
+async def test_other_methods_are_refused_before_any_handler(dapi: httpx.AsyncClient) -> None:
+    # TRACE is "safe" to the CSRF rule, so it must never reach a function call.
+    for method in ("TRACE", "PURGE"):
+        for path in ("/api/rpc/add", "/api/authors"):
+            response = await dapi.request(method, path)
+            assert response.status_code == 405, (method, path)
+            assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_names_longer_than_postgresql_allows_are_not_found(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get("/api/" + "a" * 64)
+    assert response.status_code == 404
+    assert response.json()["code"] == "PGRST205"
+    function = await dapi.post("/api/rpc/" + "f" * 64, json={})
+    assert function.status_code == 404
+    assert function.json()["code"] == "PGRST202"
