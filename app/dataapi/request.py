@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 import orjson
 from fastapi import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from app.dataapi.identifiers import qualified, quote_ident
 from app.dataapi.negotiation import Media, negotiate
@@ -35,11 +36,8 @@ class DataRequest:
         self.gateway: Gateway = get_gateway(request)
         self.settings = self.gateway.settings
         self.method = request.method
-        scope = request.scope
-        # What request.url.path and .query would give, without building a URL.
-        self.path: str = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-        query: str = scope["query_string"].decode("latin-1")
-        self.params = parse_qsl(query, keep_blank_values=True)
+        self.path = url_path(request.scope)
+        self.params = parse_qsl(url_query(request.scope), keep_blank_values=True)
         self.prefs: Preferences = parse_prefer(request.headers.getlist("prefer"))
         self.schema = self._profile()
 
@@ -153,6 +151,31 @@ class DataRequest:
         if len(self.settings.db_schemas) > 1:
             outcome.headers.insert(0, ("Content-Profile", self.schema))
         return outcome.response()
+
+
+def url_path(scope: Scope) -> str:
+    """request.url.path without building a URL: Starlette escapes ?, # and \\
+    before it splits the URL, and urllib drops tab, CR and LF."""
+    path: str = scope["path"]
+    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return path.replace("\t", "").replace("\r", "").replace("\n", "")
+
+
+def url_query(scope: Scope) -> str:
+    """request.url.query without building a URL: the query string as UTF-8,
+    with what urllib drops (tab, CR, LF, and a fragment) dropped too."""
+    raw: bytes = scope.get("query_string", b"")
+    try:
+        query = raw.decode()
+    except UnicodeDecodeError as error:
+        raise ApiError(
+            400,
+            "PGRST100",
+            "The query string is not valid UTF-8",
+            hint="Percent-encode the query string's bytes as UTF-8.",
+        ) from error
+    query = query.replace("\t", "").replace("\r", "").replace("\n", "")
+    return query.partition("#")[0]
 
 
 def apply_range(data: DataRequest, node: Node) -> None:
