@@ -203,7 +203,8 @@ async def _borrow(
         # The proxy forwards every call to the connection it wraps.
         yield None, cast(asyncpg.Connection, proxy)
     finally:
-        await pool.release(proxy)
+        # The same bound as the wait; asyncpg would take it from acquire().
+        await pool.release(proxy, timeout=gateway.settings.pool_timeout)
 
 
 class _End(Protocol):
@@ -217,7 +218,8 @@ class _DriverEnd:
 
     Plain BEGIN and COMMIT rather than asyncpg's Transaction object: this
     connection runs nothing else, so there is no nesting to track, and the
-    statements are the same.
+    statements are the same. (So code holding the connection must not open
+    an asyncpg transaction on it: it is already in one.)
     """
 
     def __init__(self, driver: asyncpg.Connection, *, readonly: bool) -> None:
@@ -226,6 +228,12 @@ class _DriverEnd:
         self._open = False
 
     async def start(self) -> None:
+        if self._driver.is_in_transaction():
+            # Never reached through the pool, which ends stray transactions
+            # on release; but BEGIN would only warn and carry on inside one,
+            # role and settings included, so refuse the connection outright.
+            self._driver.terminate()
+            raise asyncpg.InterfaceError("pooled connection was already in a transaction")
         await self._driver.execute(self._begin)
         self._open = True
 
