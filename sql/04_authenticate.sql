@@ -59,7 +59,8 @@ AS $$
     -- to_regrole reads the role cache; pg_roles is a view with joins. The
     -- sub-select runs only when an OR reaches it, i.e. for a row that names
     -- a database: reading pg_database costs more than everything else here.
-    WHERE s.setrole = pg_catalog.to_regrole(pg_catalog.quote_ident(target))
+    -- nullif: before PostgreSQL 16, to_regrole raises for an empty name.
+    WHERE s.setrole = pg_catalog.to_regrole(pg_catalog.quote_ident(nullif(target, '')))
       AND (s.setdatabase = 0
            OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
                                WHERE d.datname = pg_catalog.current_database()))

@@ -108,6 +108,16 @@ async def test_a_database_specific_role_limit_wins_over_the_role_wide_one(
         assert await pooled_db.fetchval("SHOW lock_timeout") == "1s"
 
 
+@pytest.mark.parametrize("name", ["", "WebUser", "no_such_role", 'web"user'])
+async def test_role_limits_match_the_role_name_exactly(
+    pooled_db: asyncpg.Connection, name: str
+) -> None:
+    # Not webuser's limits for "WebUser", and no error for a name that is no role.
+    async with pooled_db.transaction():
+        await pooled_db.execute("SELECT auth.apply_role_limits($1)", name)
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
+
+
 async def test_anonymous_statement_timeout_cancels_a_slow_query(
     pooled_db: asyncpg.Connection,
 ) -> None:
