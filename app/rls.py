@@ -10,6 +10,7 @@ survives into the next request that borrows the connection.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from app.cookies import token_hash
 from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
+
+log = logging.getLogger(__name__)
 
 # asyncpg's own $n style, which SQLAlchemy's asyncpg dialect also speaks, so
 # both ways of driving the transaction send the very same statement.
@@ -204,7 +207,12 @@ async def _borrow(
         yield None, cast(asyncpg.Connection, proxy)
     finally:
         # The same bound as the wait; asyncpg would take it from acquire().
-        await pool.release(proxy, timeout=gateway.settings.pool_timeout)
+        # A release that fails has already closed the connection, and must
+        # not replace the request's own outcome.
+        try:
+            await pool.release(proxy, timeout=gateway.settings.pool_timeout)
+        except Exception:
+            log.warning("releasing a request connection failed", exc_info=True)
 
 
 class _End(Protocol):
@@ -229,11 +237,11 @@ class _DriverEnd:
 
     async def start(self) -> None:
         if self._driver.is_in_transaction():
-            # Never reached through the pool, which ends stray transactions
-            # on release; but BEGIN would only warn and carry on inside one,
-            # role and settings included, so refuse the connection outright.
-            self._driver.terminate()
-            raise asyncpg.InterfaceError("pooled connection was already in a transaction")
+            # BEGIN would only warn and carry on inside it, role and settings
+            # included. The asyncpg pool ends stray transactions on release;
+            # SQLAlchemy's (the CLI's) only ends the ones it began itself.
+            log.warning("a borrowed connection was still in a transaction; rolled back")
+            await self._driver.execute("ROLLBACK")
         await self._driver.execute(self._begin)
         self._open = True
 
