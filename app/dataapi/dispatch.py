@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from functools import lru_cache
 
 import asyncpg
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
@@ -73,7 +74,8 @@ class DataDispatch:
     def _target(self, scope: Scope) -> tuple[Handler, str] | None:
         if scope["method"] not in _METHODS:
             return None  # FastAPI's 405, as before
-        path = _route_path(scope)
+        # The path below root_path, with the function FastAPI's own router uses.
+        path = get_route_path(scope)
         if not path.startswith(_PREFIX):
             return None
         rest = path[len(_PREFIX) :]
@@ -116,12 +118,3 @@ def _routes_before_data(all_routes: list[BaseRoute]) -> list[BaseRoute]:
             break
         before.append(route)
     return before
-
-
-def _route_path(scope: Scope) -> str:
-    """The path below the app's root_path, as Starlette's router sees it."""
-    path: str = scope["path"]
-    root: str = scope.get("root_path", "")
-    if root and path.startswith(root + "/"):
-        return path[len(root) :]
-    return path
