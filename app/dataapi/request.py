@@ -153,17 +153,21 @@ class DataRequest:
         return outcome.response()
 
 
+def _without_tab_cr_lf(text: str) -> str:
+    # urllib.parse.urlsplit, which Starlette's URL calls, removes these anywhere.
+    return text.replace("\t", "").replace("\r", "").replace("\n", "")
+
+
 def url_path(scope: Scope) -> str:
     """request.url.path without building a URL: Starlette escapes ?, # and \\
-    before it splits the URL, and urllib drops tab, CR and LF."""
+    before it splits the URL."""
     path: str = scope["path"]
-    path = path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
-    return path.replace("\t", "").replace("\r", "").replace("\n", "")
+    return _without_tab_cr_lf(path.replace("?", "%3F").replace("#", "%23").replace("\\", "%5C"))
 
 
 def url_query(scope: Scope) -> str:
     """request.url.query without building a URL: the query string as UTF-8,
-    with what urllib drops (tab, CR, LF, and a fragment) dropped too."""
+    without a fragment."""
     raw: bytes = scope.get("query_string", b"")
     try:
         query = raw.decode()
@@ -174,8 +178,7 @@ def url_query(scope: Scope) -> str:
             "The query string is not valid UTF-8",
             hint="Percent-encode the query string's bytes as UTF-8.",
         ) from error
-    query = query.replace("\t", "").replace("\r", "").replace("\n", "")
-    return query.partition("#")[0]
+    return _without_tab_cr_lf(query).partition("#")[0]
 
 
 def apply_range(data: DataRequest, node: Node) -> None:
