@@ -70,7 +70,33 @@ AS $$
   ) l
 $$;
 
-CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea)
+-- Every role's limits, as apply_role_limits() would copy them: one row per
+-- role and setting. sessiongate reads them with its schema cache and sends
+-- them with each request's settings, as PostgREST 12+ does, so that the
+-- catalog is not read on every request (it was the costliest part of
+-- authenticate()). Like PostgREST's, the copy is refreshed on schema reload.
+CREATE OR REPLACE FUNCTION auth.role_limits()
+RETURNS TABLE (role name, name text, value text)
+LANGUAGE sql STABLE
+AS $$
+  SELECT DISTINCT ON (r.rolname, l.name) r.rolname, l.name, l.value
+  FROM pg_catalog.pg_db_role_setting s
+  JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
+  CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
+  CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
+                             pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
+  WHERE (s.setdatabase = 0
+         OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
+                             WHERE d.datname = pg_catalog.current_database()))
+    AND l.name IN ('statement_timeout', 'lock_timeout')
+  -- A database-specific setting wins over the role-wide one, as at login.
+  ORDER BY r.rolname, l.name, s.setdatabase DESC
+$$;
+
+-- copy_role_limits: false when the caller sets the role's limits itself in
+-- the same statement (sessiongate's data requests, from auth.role_limits()).
+-- Every other caller keeps the default and gets them copied here.
+CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea, copy_role_limits boolean DEFAULT true)
 RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -112,7 +138,9 @@ BEGIN
   END IF;
 
   -- Limits first: after the switch the function runs as the request role.
-  PERFORM auth.apply_role_limits(target);
+  IF copy_role_limits THEN
+    PERFORM auth.apply_role_limits(target);
+  END IF;
   -- One statement for every setting: each statement a plpgsql function runs
   -- costs a round through the executor, and this runs on every request.
   -- The claim names follow PostgREST (request.jwt.claims, with role and sub)
@@ -142,7 +170,7 @@ BEGIN
   RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION auth.authenticate(bytea) IS
+COMMENT ON FUNCTION auth.authenticate(bytea, boolean) IS
   'Resolve sha256(session secret) into role, auth.user_id and request.jwt.claims, transaction-locally';
 
 -- The session secret from a cookie value as sessiongate writes it:
@@ -186,14 +214,16 @@ $$;
 COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
-REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea), auth.authenticate(),
-  auth.cookie_token_hash(text), auth.apply_role_limits(name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean),
+  auth.authenticate(), auth.cookie_token_hash(text), auth.apply_role_limits(name), auth.role_limits()
+  FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION auth.apply_role_limits(name) TO authenticator, anonymous;
+GRANT EXECUTE ON FUNCTION auth.role_limits() TO authenticator;
 -- Under PostgREST the pre-request runs as whatever role the request already
 -- has (the anonymous role, or a JWT's role), so every request role may call
 -- it. That grants nothing new: switching into a session needs the hash of its
 -- 256-bit secret, which only a holder of the cookie can produce.
-GRANT EXECUTE ON FUNCTION auth.authenticate(bytea), auth.authenticate(), auth.cookie_token_hash(text),
+GRANT EXECUTE ON FUNCTION auth.authenticate(bytea, boolean), auth.authenticate(), auth.cookie_token_hash(text),
   auth.anonymous_role()
   TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;

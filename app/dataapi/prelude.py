@@ -15,24 +15,30 @@ class Prelude:
     `call` is a quoted, qualified function name from configuration, never
     from a request; it runs in a statement of its own after authentication.
     With `lenient_timezone`, a "timezone" PostgreSQL does not know is skipped
-    instead of failing the request (Prefer: handling=lenient).
+    instead of failing the request (Prefer: handling=lenient). `limits` are
+    (role, setting, value) from the schema cache: the ones for the role the
+    session resolves to are set too, and auth.authenticate() is told not to
+    read them from the catalog itself.
     """
 
     settings: tuple[tuple[str, str], ...]
     call: str | None = None
     lenient_timezone: bool = False
+    limits: tuple[tuple[str, str, str], ...] = ()
 
     def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
         """The authenticating SELECT with the settings folded in, and its $n arguments.
 
-        Names and values travel as two arrays: three bind parameters whatever
-        the number of settings, and one statement text to prepare.
+        Names, values and the role each applies to (NULL: any) travel as
+        three arrays: four bind parameters whatever the number of settings,
+        and one statement text to prepare.
         """
-        names = [name for name, _ in self.settings]
-        values = [value for _, value in self.settings]
-        args: list[Any] = [token_hash, names, values]
+        names = [name for name, _ in self.settings] + [name for _, name, _ in self.limits]
+        values = [value for _, value in self.settings] + [value for _, _, value in self.limits]
+        roles = [None] * len(self.settings) + [role for role, _, _ in self.limits]
+        args: list[Any] = [token_hash, names, values, roles]
         # Correlated with a, so it runs per row, after authenticate().
-        check = " WHERE a.role IS NOT NULL"
+        check = " WHERE a.role IS NOT NULL AND (x.r IS NULL OR x.r = a.role)"
         if self.lenient_timezone and "timezone" in names:
             # An unknown timezone is skipped rather than failing the request.
             check += (
@@ -41,14 +47,14 @@ class Prelude:
             )
         settings = (
             "(SELECT pg_catalog.count(set_config(x.n, x.v, true)) FROM"
-            " unnest(CAST($2 AS text[]), CAST($3 AS text[])) AS x(n, v)"
+            " unnest(CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[])) AS x(n, v, r)"
             f"{check}) AS sg"
         )
         # OFFSET 0 keeps the inner SELECT whole: authenticate() switches the
         # role first, then the (volatile, so never pruned) settings run.
         inner = (
             f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
-            " FROM auth.authenticate($1) a OFFSET 0"
+            " FROM auth.authenticate($1, false) a OFFSET 0"
         )
         sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
         return sql, args

@@ -134,7 +134,12 @@ class DataRequest:
         if pre:
             schema, _, name = pre.rpartition(".")
             call = qualified(schema, name) if schema else quote_ident(name)
-        return Prelude(tuple(settings), call, lenient_timezone=not self.prefs.strict)
+        return Prelude(
+            tuple(settings),
+            call,
+            lenient_timezone=not self.prefs.strict,
+            limits=self.gateway.schema.role_limits,
+        )
 
     def transaction(self, *, readonly: bool) -> Any:
         """The request transaction with this request's prelude and tx end."""

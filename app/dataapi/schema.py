@@ -159,6 +159,9 @@ class SchemaCache:
     relations: dict[tuple[str, str], Relation] = field(default_factory=dict)
     functions: dict[tuple[str, str], list[Function]] = field(default_factory=dict)
     types: set[str] = field(default_factory=set)
+    # (role, setting, value): the request roles' statement_timeout and
+    # lock_timeout, sent with every data request's settings (app/dataapi/prelude.py).
+    role_limits: tuple[tuple[str, str, str], ...] = ()
 
     def find(self, schema: str, name: str) -> Relation | None:
         """The relation `schema.name`, if it is exposed."""
@@ -184,6 +187,7 @@ class SchemaCache:
             # other type, so the names stay valid under any request's path.
             await conn.execute("SET LOCAL search_path = pg_catalog")
             raw = await conn.fetchval(_CATALOG_SQL, self.schemas)
+            limits = await conn.fetch("SELECT role, name, value FROM auth.role_limits()")
         catalog = orjson.loads(raw)
         relations: dict[tuple[str, str], Relation] = {}
         oids: dict[int, tuple[str, str]] = {}
@@ -253,6 +257,7 @@ class SchemaCache:
         self.relations = relations
         self.functions = functions
         self.types = set(catalog["types"])
+        self.role_limits = tuple((r["role"], r["name"], r["value"]) for r in limits)
         log.info(
             "schema cache: %d relations, %d functions in %s",
             len(relations),

@@ -118,6 +118,33 @@ async def test_role_limits_match_the_role_name_exactly(
         assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
 
 
+async def test_authenticate_leaves_limits_to_a_caller_that_sets_them(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    # sessiongate's data requests pass false and set the limits themselves.
+    async with pooled_db.transaction():
+        await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL, false)")
+        assert await pooled_db.fetchval("SELECT current_user") == "anonymous"
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
+
+
+async def test_role_limits_lists_what_login_would_apply(
+    pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
+    await admin_db.execute(f"ALTER ROLE webuser IN DATABASE {database} SET lock_timeout = '1500ms'")
+    try:
+        rows = await pooled_db.fetch("SELECT role, name, value FROM auth.role_limits()")
+    finally:
+        await admin_db.execute(f"ALTER ROLE webuser IN DATABASE {database} RESET lock_timeout")
+    limits = {(r["role"], r["name"]): r["value"] for r in rows}
+    assert limits[("anonymous", "statement_timeout")] == "3s"
+    assert limits[("admin", "statement_timeout")] == "30s"
+    # One row per role and setting, the database-specific one winning.
+    assert len(rows) == len(limits)
+    assert limits[("webuser", "lock_timeout")] == "1500ms"
+
+
 async def test_anonymous_statement_timeout_cancels_a_slow_query(
     pooled_db: asyncpg.Connection,
 ) -> None:

@@ -1,0 +1,32 @@
+"""Role limits from the schema cache: auth.role_limits(), and auth.authenticate()
+learns to leave them to a caller that sets them itself.
+
+Databases created from here on get both from sql/04_authenticate.sql; this
+revision brings older ones to the same state. The one-argument
+auth.authenticate(bytea) gives way to auth.authenticate(bytea, boolean),
+whose second argument defaults to the old behaviour, so every existing call
+(PostgREST's pre-request form included) still resolves and behaves as before.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+from app.migrations import apply_sql_file, run_sql
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # CREATE OR REPLACE cannot add a parameter; on a database created with
+    # the new file there is no one-argument function, and this does nothing.
+    run_sql("DROP FUNCTION IF EXISTS auth.authenticate(bytea);")
+    apply_sql_file("04_authenticate.sql")
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the contract is not downgradable; restore from a backup")

@@ -1,0 +1,108 @@
+"""Data requests run under their role's time limits, taken from the schema cache.
+
+PostgreSQL applies ALTER ROLE ... SET only at login, never on a role switch,
+so each request transaction sets the limits of the role its session resolves
+to. sessiongate sends them with the request's settings, read when the schema
+cache loads (as PostgREST 12+ does), so a change takes effect on reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.conftest import LiveServer, make_client, make_settings, sign_in
+from tests.conftest import TestDatabase as Database
+
+FUNCTIONS = {
+    "sg_limits": (
+        "json_build_object('statement_timeout', current_setting('statement_timeout'),"
+        " 'lock_timeout', current_setting('lock_timeout'), 'role', current_user)"
+    ),
+    "sg_slow": "(SELECT json_build_object('slept', pg_sleep(1)::text))",
+}
+
+
+@pytest.fixture(scope="module")
+async def limits_server(database: Database) -> AsyncIterator[LiveServer]:
+    """A server whose schema cache was loaded after the functions existed."""
+    conn = await asyncpg.connect(database.admin_dsn)
+    try:
+        for name, body in FUNCTIONS.items():
+            await conn.execute(
+                f"CREATE OR REPLACE FUNCTION api.{name}() RETURNS json LANGUAGE sql VOLATILE"
+                f" AS $$ SELECT {body} $$;"
+                f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
+                f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
+            )
+    finally:
+        await conn.close()
+    server = LiveServer(make_settings(database)).start()
+    yield server
+    server.stop()
+
+
+async def _limits(http: httpx.AsyncClient) -> dict[str, str]:
+    response = await http.post("/api/rpc/sg_limits", json={})
+    assert response.status_code == 200, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+async def test_each_role_gets_its_own_limits(limits_server: LiveServer) -> None:
+    async with make_client(limits_server.url) as http:
+        assert await _limits(http) == {
+            "statement_timeout": "3s",
+            "lock_timeout": "1s",
+            "role": "anonymous",
+        }
+        await sign_in(http)
+        assert await _limits(http) == {
+            "statement_timeout": "10s",
+            "lock_timeout": "2s",
+            "role": "webuser",
+        }
+
+
+@pytest.fixture
+async def short_anonymous_timeout(
+    admin_db: asyncpg.Connection,
+) -> AsyncIterator[None]:
+    """anonymous limited to 200 ms in this database, until the test ends."""
+    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
+    await admin_db.execute(
+        f"ALTER ROLE anonymous IN DATABASE {database} SET statement_timeout = '200ms'"
+    )
+    try:
+        yield
+    finally:
+        await admin_db.execute(
+            f"ALTER ROLE anonymous IN DATABASE {database} RESET statement_timeout;"
+            "NOTIFY pgrst, 'reload schema'"
+        )
+
+
+async def test_a_changed_limit_applies_after_reload_and_cancels_slow_sql(
+    limits_server: LiveServer, admin_db: asyncpg.Connection, short_anonymous_timeout: None
+) -> None:
+    await admin_db.execute("NOTIFY pgrst, 'reload schema'")
+    async with make_client(limits_server.url) as http:
+        seen = ""
+        for _ in range(100):  # up to 10 s; the reload is debounced
+            seen = (await _limits(http))["statement_timeout"]
+            if seen == "200ms":
+                break
+            await asyncio.sleep(0.1)
+        assert seen == "200ms"
+        # Enforced, not only shown: the one-second sleep is cancelled.
+        response = await http.post("/api/rpc/sg_slow", json={})
+        assert response.status_code == 500, response.text
+        assert response.json()["code"] == "57014"
+        # A signed-in caller keeps webuser's own limit.
+        await sign_in(http)
+        assert (await _limits(http))["statement_timeout"] == "10s"
+        assert (await http.post("/api/rpc/sg_slow", json={})).status_code == 200
