@@ -1,7 +1,7 @@
 -- 04_authenticate.sql: a session becomes a database role, transaction-locally.
 --
--- Runs as sessiongate_owner. sessiongate calls auth.authenticate(token_hash)
--- as the first statement of every request transaction; PostgREST calls
+-- Runs as sessiongate_owner. sessiongate calls auth.authenticate(token_hash,
+-- ...) as the first statement of every request transaction; PostgREST calls
 -- auth.authenticate() (no arguments) as its db-pre-request. Both leave the
 -- same state behind, and all of it is set with is_local = true, so it ends
 -- with the transaction: a pooled connection (or PgBouncer in transaction mode)
@@ -17,6 +17,12 @@
 -- inlined and pays a settings save and restore per call. They gain no
 -- privilege from their caller's search_path either, and every name in them
 -- is schema-qualified (pg_catalog.*), so none can be shadowed.
+
+-- Before revision 0006 authenticate() took the hash alone. CREATE OR REPLACE
+-- cannot add a parameter, and the two would make every one-argument call
+-- ambiguous, so the old one goes first (its grants with it: they are
+-- re-granted below).
+DROP FUNCTION IF EXISTS auth.authenticate(bytea);
 
 -- The caller's user id, for policies. NULL when there is no signed-in user,
 -- including when the setting is missing or empty, so a policy comparing
@@ -70,11 +76,13 @@ AS $$
   ) l
 $$;
 
--- Every role's limits, as apply_role_limits() would copy them: one row per
--- role and setting. sessiongate reads them with its schema cache and sends
--- them with each request's settings, as PostgREST 12+ does, so that the
--- catalog is not read on every request (it was the costliest part of
--- authenticate()). Like PostgREST's, the copy is refreshed on schema reload.
+-- The limits of every role the session user may switch into (the roles
+-- authenticate() can resolve to), as apply_role_limits() would copy them:
+-- one row per role and setting. sessiongate reads them with its schema
+-- cache and sends them with each request's settings, so the catalog is not
+-- read on every request (it was the costliest part of authenticate()).
+-- PostgREST 11.1+ also caches role settings; both re-read them on
+-- NOTIFY pgrst, 'reload config' (sessiongate also on 'reload schema').
 CREATE OR REPLACE FUNCTION auth.role_limits()
 RETURNS TABLE (role name, name text, value text)
 LANGUAGE sql STABLE
@@ -88,6 +96,7 @@ AS $$
   WHERE (s.setdatabase = 0
          OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
                              WHERE d.datname = pg_catalog.current_database()))
+    AND pg_catalog.pg_has_role(session_user, s.setrole, 'MEMBER')
     AND l.name IN ('statement_timeout', 'lock_timeout')
   -- A database-specific setting wins over the role-wide one, as at login.
   ORDER BY r.rolname, l.name, s.setdatabase DESC
@@ -217,7 +226,9 @@ COMMENT ON FUNCTION auth.authenticate() IS
 REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean),
   auth.authenticate(), auth.cookie_token_hash(text), auth.apply_role_limits(name), auth.role_limits()
   FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION auth.apply_role_limits(name) TO authenticator, anonymous;
+-- Every request role: under PostgREST, authenticate() runs as the role a JWT
+-- gave the request, which may be any of them.
+GRANT EXECUTE ON FUNCTION auth.apply_role_limits(name) TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.role_limits() TO authenticator;
 -- Under PostgREST the pre-request runs as whatever role the request already
 -- has (the anonymous role, or a JWT's role), so every request role may call

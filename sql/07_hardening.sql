@@ -117,8 +117,10 @@ GRANT EXECUTE ON FUNCTION
   auth.purge_throttle(integer)
 TO authenticator;
 
--- Per-role time limits. auth.authenticate() copies them into each request's
--- transaction (role settings alone apply only at login, never on SET ROLE);
+-- Per-role time limits. Each request's transaction sets its role's (role
+-- settings alone apply only at login, never on SET ROLE): the data API from
+-- its schema cache, which re-reads them on NOTIFY pgrst, 'reload config' or
+-- 'reload schema'; auth.authenticate() from the catalog for other callers;
 -- PostgREST 12+ applies the same ALTER ROLE settings to the roles it
 -- impersonates. Anonymous callers get the least: anyone on the internet can
 -- send those requests. Signed-in users get more, admins (reports, user

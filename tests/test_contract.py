@@ -152,6 +152,7 @@ async def test_authenticator_cannot_read_password_hashes(
         "auth.create_user(text, text, name, boolean)",
         "auth.login_lookup(text)",
         "auth.list_users()",
+        "auth.role_limits()",
     ],
 )
 @pytest.mark.parametrize("role", ["anonymous", "webuser", "admin"])

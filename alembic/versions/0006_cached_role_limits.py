@@ -6,6 +6,9 @@ revision brings older ones to the same state. The one-argument
 auth.authenticate(bytea) gives way to auth.authenticate(bytea, boolean),
 whose second argument defaults to the old behaviour, so every existing call
 (PostgREST's pre-request form included) still resolves and behaves as before.
+The file drops the old function itself (so that revision 0005, which applies
+the same file, never leaves both behind); grants an operator added on it by
+hand are dropped with it and must be given again on the new signature.
 
 Revision ID: 0006
 Revises: 0005
@@ -13,7 +16,7 @@ Revises: 0005
 
 from __future__ import annotations
 
-from app.migrations import apply_sql_file, run_sql
+from app.migrations import apply_sql_file
 
 revision = "0006"
 down_revision = "0005"
@@ -22,9 +25,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # CREATE OR REPLACE cannot add a parameter; on a database created with
-    # the new file there is no one-argument function, and this does nothing.
-    run_sql("DROP FUNCTION IF EXISTS auth.authenticate(bytea);")
     apply_sql_file("04_authenticate.sql")
 
 

@@ -18,13 +18,13 @@ class Prelude:
     instead of failing the request (Prefer: handling=lenient). `limits` are
     (role, setting, value) from the schema cache: the ones for the role the
     session resolves to are set too, and auth.authenticate() is told not to
-    read them from the catalog itself.
+    read them from the catalog itself. With None (no cache loaded) it does.
     """
 
     settings: tuple[tuple[str, str], ...]
     call: str | None = None
     lenient_timezone: bool = False
-    limits: tuple[tuple[str, str, str], ...] = ()
+    limits: tuple[tuple[str, str, str], ...] | None = None
 
     def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
         """The authenticating SELECT with the settings folded in, and its $n arguments.
@@ -33,9 +33,10 @@ class Prelude:
         three arrays: four bind parameters whatever the number of settings,
         and one statement text to prepare.
         """
-        names = [name for name, _ in self.settings] + [name for _, name, _ in self.limits]
-        values = [value for _, value in self.settings] + [value for _, _, value in self.limits]
-        roles = [None] * len(self.settings) + [role for role, _, _ in self.limits]
+        limits = self.limits or ()
+        names = [name for name, _ in self.settings] + [name for _, name, _ in limits]
+        values = [value for _, value in self.settings] + [value for _, _, value in limits]
+        roles = [None] * len(self.settings) + [role for role, _, _ in limits]
         args: list[Any] = [token_hash, names, values, roles]
         # Correlated with a, so it runs per row, after authenticate().
         check = " WHERE a.role IS NOT NULL AND (x.r IS NULL OR x.r = a.role)"
@@ -50,11 +51,13 @@ class Prelude:
             " unnest(CAST($2 AS text[]), CAST($3 AS text[]), CAST($4 AS text[])) AS x(n, v, r)"
             f"{check}) AS sg"
         )
+        # Without a loaded cache the function copies the limits itself.
+        copy_limits = "true" if self.limits is None else "false"
         # OFFSET 0 keeps the inner SELECT whole: authenticate() switches the
         # role first, then the (volatile, so never pruned) settings run.
         inner = (
             f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
-            " FROM auth.authenticate($1, false) a OFFSET 0"
+            f" FROM auth.authenticate($1, {copy_limits}) a OFFSET 0"
         )
         sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
         return sql, args

@@ -1,5 +1,9 @@
 """Schema cache reloads on `NOTIFY pgrst, 'reload schema'`, debounced, like PostgREST.
 
+'reload config' and an empty payload reload it too, and so does every
+(re)connect of the listener, since a notification sent while it was away
+is lost.
+
 One dedicated connection LISTENs on the channel. A burst of notifications
 (a migration that runs many DDL statements) becomes one reload after a
 short quiet period; a reload that fails keeps the cache as it was.
@@ -50,8 +54,10 @@ class SchemaReloader:
             await cancel_and_wait(self._task)
 
     def _notified(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
-        # PostgREST reloads on an empty payload too; 'reload config' is not ours.
-        if payload in ("", "reload schema"):
+        # PostgREST reloads on an empty payload too. 'reload config' is where
+        # PostgREST re-reads role settings, and the cache holds the roles'
+        # time limits, so an operator following PostgREST's docs reaches both.
+        if payload in ("", "reload schema", "reload config"):
             self._pending.set()
 
     async def _run(self) -> None:
@@ -60,6 +66,9 @@ class SchemaReloader:
             try:
                 conn = await asyncpg.connect(self.dsn)
                 await conn.add_listener(CHANNEL, self._notified)
+                # A notification sent while nobody listened (before start-up
+                # finished, or while reconnecting) is lost: reload once now.
+                self._pending.set()
                 await self._serve(conn)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 log.warning("schema reload listener lost; retrying", exc_info=True)

@@ -161,7 +161,8 @@ class SchemaCache:
     types: set[str] = field(default_factory=set)
     # (role, setting, value): the request roles' statement_timeout and
     # lock_timeout, sent with every data request's settings (app/dataapi/prelude.py).
-    role_limits: tuple[tuple[str, str, str], ...] = ()
+    # None until loaded: requests then leave them to auth.authenticate().
+    role_limits: tuple[tuple[str, str, str], ...] | None = None
 
     def find(self, schema: str, name: str) -> Relation | None:
         """The relation `schema.name`, if it is exposed."""

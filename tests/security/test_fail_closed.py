@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from app.dataapi.prelude import Prelude
 from tests.conftest import TestDatabase as Database
 
 pytestmark = pytest.mark.contract
@@ -143,6 +144,40 @@ async def test_role_limits_lists_what_login_would_apply(
     # One row per role and setting, the database-specific one winning.
     assert len(rows) == len(limits)
     assert limits[("webuser", "lock_timeout")] == "1500ms"
+
+
+@pytest.mark.parametrize(("limits", "expected"), [(None, "3s"), ((), "15s")])
+async def test_the_data_api_statement_copies_limits_only_without_a_cache(
+    pooled_db: asyncpg.Connection, limits: tuple[tuple[str, str, str], ...] | None, expected: str
+) -> None:
+    # No cache loaded (None): authenticate() copies them. A loaded cache
+    # (here one with no limits in it) means the statement sets them itself.
+    sql, args = Prelude((("request.method", "GET"),), limits=limits).statement(None)
+    async with pooled_db.transaction():
+        row = await pooled_db.fetchrow(sql, *args)
+        assert row is not None
+        assert row["role"] == "anonymous"
+        assert await pooled_db.fetchval("SHOW statement_timeout") == expected
+        assert await pooled_db.fetchval("SELECT current_setting('request.method')") == "GET"
+
+
+async def test_cached_limits_apply_to_the_resolved_role_only(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    limits = (("webuser", "statement_timeout", "7s"), ("anonymous", "statement_timeout", "2s"))
+    sql, args = Prelude((), limits=limits).statement(None)
+    async with pooled_db.transaction():
+        await pooled_db.fetchrow(sql, *args)
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "2s"
+
+
+async def test_authenticate_works_as_any_request_role(pooled_db: asyncpg.Connection) -> None:
+    # Under PostgREST the pre-request runs in the role a JWT gave the request.
+    async with pooled_db.transaction():
+        await pooled_db.execute("SET LOCAL ROLE webuser")
+        await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+        assert await pooled_db.fetchval("SELECT current_user") == "anonymous"
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "3s"
 
 
 async def test_anonymous_statement_timeout_cancels_a_slow_query(
