@@ -46,60 +46,61 @@ AS $$
     pg_catalog.current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
 $$;
 
--- Role-level limits for the request's role. PostgreSQL applies
--- ALTER ROLE ... SET only at login, never on SET ROLE, so authenticate()
--- copies the ones that bound a request's cost (statement_timeout,
--- lock_timeout) from the catalog into the transaction. The values live in
--- one place (sql/07_hardening.sql sets them with ALTER ROLE), which is also
--- where PostgREST 12+ reads them for its impersonated roles.
+-- Role-level limits. PostgreSQL applies ALTER ROLE ... SET only at login,
+-- never on SET ROLE, so each request transaction must set the ones that
+-- bound a request's cost (statement_timeout, lock_timeout) itself. The
+-- values live in one place (sql/07_hardening.sql sets them with ALTER ROLE),
+-- which is also where PostgREST 11.1+ reads them for its impersonated roles.
+--
+-- One role's limits as login would apply them; the two functions below are
+-- its only callers, so the copy made per request and the one cached by the
+-- service cannot disagree. A plain SQL function, so it is inlined.
+CREATE OR REPLACE FUNCTION auth.role_limit_settings(target oid)
+RETURNS TABLE (name text, value text)
+LANGUAGE sql STABLE
+AS $$
+  SELECT DISTINCT ON (l.name) l.name, l.value
+  FROM pg_catalog.pg_db_role_setting s
+  CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
+  CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
+                             pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
+  -- The sub-select runs only when an OR reaches it, i.e. for a row that
+  -- names a database: reading pg_database costs more than everything else.
+  WHERE s.setrole = target
+    AND (s.setdatabase = 0
+         OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
+                             WHERE d.datname = pg_catalog.current_database()))
+    AND l.name IN ('statement_timeout', 'lock_timeout')
+  -- A database-specific setting wins over the role-wide one, as at login.
+  ORDER BY l.name, s.setdatabase DESC
+$$;
+
+-- The request role's limits, copied into the transaction (authenticate()).
 CREATE OR REPLACE FUNCTION auth.apply_role_limits(target name) RETURNS void
 LANGUAGE sql VOLATILE
 AS $$
+  -- to_regrole reads the role cache; pg_roles is a view with joins.
+  -- nullif: before PostgreSQL 16, to_regrole raises for an empty name.
   SELECT pg_catalog.count(pg_catalog.set_config(l.name, l.value, true))
-  FROM (
-    SELECT DISTINCT ON (l.name) l.name, l.value
-    FROM pg_catalog.pg_db_role_setting s
-    CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
-    CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
-                               pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
-    -- to_regrole reads the role cache; pg_roles is a view with joins. The
-    -- sub-select runs only when an OR reaches it, i.e. for a row that names
-    -- a database: reading pg_database costs more than everything else here.
-    -- nullif: before PostgreSQL 16, to_regrole raises for an empty name.
-    WHERE s.setrole = pg_catalog.to_regrole(pg_catalog.quote_ident(nullif(target, '')))
-      AND (s.setdatabase = 0
-           OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
-                               WHERE d.datname = pg_catalog.current_database()))
-      AND l.name IN ('statement_timeout', 'lock_timeout')
-    -- A database-specific setting wins over the role-wide one, as at login.
-    ORDER BY l.name, s.setdatabase DESC
-  ) l
+  FROM auth.role_limit_settings(pg_catalog.to_regrole(pg_catalog.quote_ident(nullif(target, '')))) l
 $$;
 
 -- The limits of every role the session user may switch into (the roles
--- authenticate() can resolve to), as apply_role_limits() would copy them:
--- one row per role and setting. sessiongate reads them with its schema
--- cache and sends them with each request's settings, so the catalog is not
--- read on every request (it was the costliest part of authenticate()).
--- PostgREST 11.1+ also caches role settings; both re-read them on
--- NOTIFY pgrst, 'reload config' (sessiongate also on 'reload schema').
+-- authenticate() can resolve to): one row per role and setting. sessiongate
+-- reads them with its schema cache and sends them with each request's
+-- settings, so the catalog is not read on every request (it was the
+-- costliest part of authenticate()). PostgREST 11.1+ also caches role
+-- settings; both re-read them on NOTIFY pgrst, 'reload config' (sessiongate
+-- also on 'reload schema').
 CREATE OR REPLACE FUNCTION auth.role_limits()
 RETURNS TABLE (role name, name text, value text)
 LANGUAGE sql STABLE
 AS $$
-  SELECT DISTINCT ON (r.rolname, l.name) r.rolname, l.name, l.value
-  FROM pg_catalog.pg_db_role_setting s
-  JOIN pg_catalog.pg_roles r ON r.oid = s.setrole
-  CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
-  CROSS JOIN LATERAL (SELECT pg_catalog.split_part(cfg, '=', 1) AS name,
-                             pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1) AS value) l
-  WHERE (s.setdatabase = 0
-         OR s.setdatabase = (SELECT d.oid FROM pg_catalog.pg_database d
-                             WHERE d.datname = pg_catalog.current_database()))
-    AND pg_catalog.pg_has_role(session_user, s.setrole, 'MEMBER')
-    AND l.name IN ('statement_timeout', 'lock_timeout')
-  -- A database-specific setting wins over the role-wide one, as at login.
-  ORDER BY r.rolname, l.name, s.setdatabase DESC
+  SELECT r.rolname, l.name, l.value
+  FROM pg_catalog.pg_roles r
+  CROSS JOIN LATERAL auth.role_limit_settings(r.oid) l
+  WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')
+  ORDER BY r.rolname, l.name
 $$;
 
 -- copy_role_limits: false when the caller sets the role's limits itself in
@@ -224,11 +225,12 @@ COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
 REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean),
-  auth.authenticate(), auth.cookie_token_hash(text), auth.apply_role_limits(name), auth.role_limits()
-  FROM PUBLIC;
+  auth.authenticate(), auth.cookie_token_hash(text), auth.role_limit_settings(oid), auth.apply_role_limits(name),
+  auth.role_limits() FROM PUBLIC;
 -- Every request role: under PostgREST, authenticate() runs as the role a JWT
 -- gave the request, which may be any of them.
-GRANT EXECUTE ON FUNCTION auth.apply_role_limits(name) TO authenticator, anonymous, webuser, admin;
+GRANT EXECUTE ON FUNCTION auth.role_limit_settings(oid), auth.apply_role_limits(name)
+  TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.role_limits() TO authenticator;
 -- Under PostgREST the pre-request runs as whatever role the request already
 -- has (the anonymous role, or a JWT's role), so every request role may call
