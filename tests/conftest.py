@@ -15,7 +15,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +122,25 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+async def create_api_functions(database: TestDatabase, definitions: Mapping[str, str]) -> None:
+    """Create api.<name>() for each definition (everything after `api.<name>()`),
+    owned like the contract's objects and executable by webuser and anonymous.
+
+    Start the server that should see them afterwards: its schema cache
+    reads them at start-up.
+    """
+    conn = await asyncpg.connect(database.admin_dsn)
+    try:
+        for name, definition in definitions.items():
+            await conn.execute(
+                f"CREATE OR REPLACE FUNCTION api.{name}() {definition};"
+                f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
+                f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
+            )
+    finally:
+        await conn.close()
 
 
 def make_settings(database: TestDatabase, **overrides: Any) -> Settings:

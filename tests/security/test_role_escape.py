@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_client, make_settings, sign_in
+from tests.conftest import LiveServer, create_api_functions, make_client, make_settings, sign_in
 from tests.conftest import TestDatabase as Database
 
 ESCAPES = {
@@ -42,17 +42,13 @@ ESCAPES = {
 @pytest.fixture(scope="module")
 async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
     """A server whose schema cache was loaded after the escape functions existed."""
-    conn = await asyncpg.connect(database.admin_dsn)
-    try:
-        for name, body in ESCAPES.items():
-            await conn.execute(
-                f"CREATE OR REPLACE FUNCTION api.{name}() RETURNS text LANGUAGE plpgsql"
-                f" AS $$ BEGIN {body} END $$;"
-                f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
-                f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
-            )
-    finally:
-        await conn.close()
+    await create_api_functions(
+        database,
+        {
+            name: f"RETURNS text LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
+            for name, body in ESCAPES.items()
+        },
+    )
     # One pooled connection, so a leak would reach the very next request.
     server = LiveServer(make_settings(database, pool_size=1)).start()
     yield server

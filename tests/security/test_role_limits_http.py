@@ -16,7 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, make_client, make_settings, sign_in
+from tests.conftest import LiveServer, create_api_functions, make_client, make_settings, sign_in
 from tests.conftest import TestDatabase as Database
 
 FUNCTIONS = {
@@ -31,17 +31,13 @@ FUNCTIONS = {
 @pytest.fixture(scope="module")
 async def limits_server(database: Database) -> AsyncIterator[LiveServer]:
     """A server whose schema cache was loaded after the functions existed."""
-    conn = await asyncpg.connect(database.admin_dsn)
-    try:
-        for name, body in FUNCTIONS.items():
-            await conn.execute(
-                f"CREATE OR REPLACE FUNCTION api.{name}() RETURNS json LANGUAGE sql VOLATILE"
-                f" AS $$ SELECT {body} $$;"
-                f" ALTER FUNCTION api.{name}() OWNER TO sessiongate_owner;"
-                f" GRANT EXECUTE ON FUNCTION api.{name}() TO webuser, anonymous;"
-            )
-    finally:
-        await conn.close()
+    await create_api_functions(
+        database,
+        {
+            name: f"RETURNS json LANGUAGE sql VOLATILE AS $$ SELECT {body} $$"
+            for name, body in FUNCTIONS.items()
+        },
+    )
     server = LiveServer(make_settings(database)).start()
     yield server
     server.stop()
