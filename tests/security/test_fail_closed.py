@@ -161,6 +161,28 @@ async def test_the_data_api_statement_copies_limits_only_without_a_cache(
         assert await pooled_db.fetchval("SELECT current_setting('request.method')") == "GET"
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "null",
+        '{"x-probe": "a\\"b", "k": [1, null]}',
+        "back\\slash and \"quotes\" and 'apostrophes'",
+        "line\nbreak\ttab \u2028 é ✓ 🐘",
+        "x" * 20000,
+    ],
+)
+async def test_the_data_api_statement_sets_values_byte_for_byte(
+    pooled_db: asyncpg.Connection, value: str
+) -> None:
+    # The settings travel as JSON: whatever a request carries must arrive
+    # in current_setting() exactly, never re-read as JSON or truncated.
+    sql, args = Prelude((("request.headers", value),), limits=()).statement(None)
+    async with pooled_db.transaction():
+        await pooled_db.fetchrow(sql, *args)
+        assert await pooled_db.fetchval("SELECT current_setting('request.headers')") == value
+
+
 async def test_cached_limits_apply_to_the_resolved_role_only(
     pooled_db: asyncpg.Connection,
 ) -> None:
