@@ -34,10 +34,9 @@ class Prelude:
         Each setting travels as {"n": name, "v": value, "r": role or null
         for any} in one JSON array: two bind parameters whatever the number
         of settings, and one statement text to prepare. One JSON text
-        rather than three text[] arrays: asyncpg checks every array element
-        against several abstract base classes, and at the driver level the
-        authenticating round trip took ~55 us less Python this way (~190 ->
-        ~135 us, BEGIN and COMMIT included; docs/benchmarks.md).
+        rather than three text[] arrays, because asyncpg checks every array
+        element against several abstract base classes (measured in
+        docs/benchmarks.md).
         """
         limits = self.limits or ()
         entries = [{"n": name, "v": value, "r": None} for name, value in self.settings]

@@ -169,6 +169,7 @@ async def test_the_data_api_statement_copies_limits_only_without_a_cache(
         '{"x-probe": "a\\"b", "k": [1, null]}',
         "back\\slash and \"quotes\" and 'apostrophes'",
         "line\nbreak\ttab \u2028 é ✓ 🐘",
+        "control \x01\x1f\x7f characters",
         "x" * 20000,
     ],
 )
@@ -181,6 +182,12 @@ async def test_the_data_api_statement_sets_values_byte_for_byte(
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SELECT current_setting('request.headers')") == value
+    # The same path carries role-limit rows, which name the role they apply to.
+    limits = (("anonymous", "sessiongate.probe", value),)
+    sql, args = Prelude((), limits=limits).statement(None)
+    async with pooled_db.transaction():
+        await pooled_db.fetchrow(sql, *args)
+        assert await pooled_db.fetchval("SELECT current_setting('sessiongate.probe')") == value
 
 
 async def test_cached_limits_apply_to_the_resolved_role_only(
