@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -141,6 +142,29 @@ async def create_api_functions(database: TestDatabase, definitions: Mapping[str,
             )
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def role_setting_in_database(
+    admin: asyncpg.Connection, role: str, name: str, value: str
+) -> AsyncIterator[None]:
+    """`ALTER ROLE role IN DATABASE <this one> SET name = value` for the block,
+    reset afterwards whatever happens. ALTER ROLE takes no bind parameters,
+    so every part is quoted by PostgreSQL first."""
+    quoted = await admin.fetchrow(
+        "SELECT quote_ident(current_database()), quote_ident($1), quote_ident($2),"
+        " quote_literal($3)",
+        role,
+        name,
+        value,
+    )
+    assert quoted is not None
+    database, role_, name_, value_ = quoted
+    await admin.execute(f"ALTER ROLE {role_} IN DATABASE {database} SET {name_} = {value_}")
+    try:
+        yield
+    finally:
+        await admin.execute(f"ALTER ROLE {role_} IN DATABASE {database} RESET {name_}")
 
 
 def make_settings(database: TestDatabase, **overrides: Any) -> Settings:

@@ -9,6 +9,7 @@ import pytest
 
 from app.dataapi.prelude import Prelude
 from tests.conftest import TestDatabase as Database
+from tests.conftest import role_setting_in_database
 
 pytestmark = pytest.mark.contract
 
@@ -92,18 +93,14 @@ async def test_a_database_specific_role_limit_wins_over_the_role_wide_one(
     pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
     # As at login: ALTER ROLE ... IN DATABASE beats plain ALTER ROLE.
-    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
-    await admin_db.execute(
-        f"ALTER ROLE anonymous IN DATABASE {database} SET lock_timeout = '750ms'"
-    )
-    try:
-        async with pooled_db.transaction():
-            await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
-            assert await pooled_db.fetchval("SHOW lock_timeout") == "750ms"
-            # The role-wide setting still applies where the database sets nothing.
-            assert await pooled_db.fetchval("SHOW statement_timeout") == "3s"
-    finally:
-        await admin_db.execute(f"ALTER ROLE anonymous IN DATABASE {database} RESET lock_timeout")
+    async with (
+        role_setting_in_database(admin_db, "anonymous", "lock_timeout", "750ms"),
+        pooled_db.transaction(),
+    ):
+        await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
+        assert await pooled_db.fetchval("SHOW lock_timeout") == "750ms"
+        # The role-wide setting still applies where the database sets nothing.
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "3s"
     async with pooled_db.transaction():
         await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)")
         assert await pooled_db.fetchval("SHOW lock_timeout") == "1s"
@@ -132,12 +129,8 @@ async def test_authenticate_leaves_limits_to_a_caller_that_sets_them(
 async def test_role_limits_lists_what_login_would_apply(
     pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
-    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
-    await admin_db.execute(f"ALTER ROLE webuser IN DATABASE {database} SET lock_timeout = '1500ms'")
-    try:
+    async with role_setting_in_database(admin_db, "webuser", "lock_timeout", "1500ms"):
         rows = await pooled_db.fetch("SELECT role, name, value FROM auth.role_limits()")
-    finally:
-        await admin_db.execute(f"ALTER ROLE webuser IN DATABASE {database} RESET lock_timeout")
     limits = {(r["role"], r["name"]): r["value"] for r in rows}
     assert limits[("anonymous", "statement_timeout")] == "3s"
     assert limits[("admin", "statement_timeout")] == "30s"

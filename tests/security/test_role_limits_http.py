@@ -16,7 +16,14 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, create_api_functions, make_client, make_settings, sign_in
+from tests.conftest import (
+    LiveServer,
+    create_api_functions,
+    make_client,
+    make_settings,
+    role_setting_in_database,
+    sign_in,
+)
 from tests.conftest import TestDatabase as Database
 
 FUNCTIONS = {
@@ -70,16 +77,10 @@ async def short_anonymous_timeout(
     admin_db: asyncpg.Connection, limits_server: LiveServer
 ) -> AsyncIterator[None]:
     """anonymous limited to 200 ms in this database, until the test ends."""
-    database = await admin_db.fetchval("SELECT quote_ident(current_database())")
-    await admin_db.execute(
-        f"ALTER ROLE anonymous IN DATABASE {database} SET statement_timeout = '200ms'"
-    )
     try:
-        yield
+        async with role_setting_in_database(admin_db, "anonymous", "statement_timeout", "200ms"):
+            yield
     finally:
-        await admin_db.execute(
-            f"ALTER ROLE anonymous IN DATABASE {database} RESET statement_timeout"
-        )
         # Every running server reloads; wait for ours, so later tests see 3 s.
         async with make_client(limits_server.url) as http:
             await _reload_until(admin_db, http, "3s")
