@@ -136,9 +136,8 @@ def mailer_settings(database: TestDatabase, smtp_port: int, **overrides: Any) ->
 @pytest.fixture(scope="session")
 def accounts_server(database: TestDatabase, smtp: SmtpServer) -> Iterator[LiveServer]:
     """The service with REQUIRE_VERIFIED_EMAIL on and no mailer of its own."""
-    server = LiveServer(mailer_settings(database, smtp.port)).start()
-    yield server
-    server.stop()
+    with LiveServer(mailer_settings(database, smtp.port)) as server:
+        yield server
 
 
 MailerFactory = Callable[..., Awaitable[Mailer]]

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,7 +188,11 @@ def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
 
 
 class LiveServer:
-    """A uvicorn server running the app in a background thread."""
+    """A uvicorn server running the app in a background thread.
+
+    A context manager: `with LiveServer(settings) as server:` starts it and
+    stops it however the block ends.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
@@ -211,6 +215,9 @@ class LiveServer:
         deadline = time.monotonic() + 30
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
+                # A server still starting would hold its port and pools
+                # until the run ends; nobody else is left to stop it.
+                self.stop()
                 raise RuntimeError("the test server did not start")
             time.sleep(0.02)
         return self
@@ -220,28 +227,29 @@ class LiveServer:
         self._server.should_exit = True
         self._thread.join(timeout=30)
 
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
 
 @pytest.fixture(scope="session")
 def live_server(database: TestDatabase) -> Iterator[LiveServer]:
     """The service under test, shared by the whole run."""
-    server = LiveServer(make_settings(database)).start()
-    yield server
-    server.stop()
+    with LiveServer(make_settings(database)) as server:
+        yield server
 
 
 @pytest.fixture
 def server_factory(database: TestDatabase) -> Iterator[Any]:
     """Start extra servers with other settings; all stopped after the test."""
-    started: list[LiveServer] = []
+    with ExitStack() as started:
 
-    def start(**overrides: Any) -> LiveServer:
-        server = LiveServer(make_settings(database, **overrides)).start()
-        started.append(server)
-        return server
+        def start(**overrides: Any) -> LiveServer:
+            return started.enter_context(LiveServer(make_settings(database, **overrides)))
 
-    yield start
-    for server in started:
-        server.stop()
+        yield start
 
 
 async def _declare_json(request: httpx.Request) -> None:

@@ -154,8 +154,7 @@ async def test_pooled_connection_carries_nothing_into_the_next_request(
         ).one()
         return dict(row._mapping)
 
-    server.start()
-    try:
+    with server:
         async with make_client(server.url) as user, make_client(server.url) as stranger:
             await sign_in(user)
             await _add(user, "secret plans")
@@ -171,8 +170,6 @@ async def test_pooled_connection_carries_nothing_into_the_next_request(
             assert anonymous["private_rows"] == 0
             rows = (await stranger.get("/api/todos")).json()
             assert all(row["description"] != "secret plans" for row in rows)
-    finally:
-        server.stop()
 
 
 async def test_a_failed_request_leaves_the_connection_clean(database: TestDatabase) -> None:
@@ -182,13 +179,10 @@ async def test_a_failed_request_leaves_the_connection_clean(database: TestDataba
     async def role(session: RlsSession) -> dict[str, Any]:
         return {"role": (await session.execute(text("SELECT current_user"))).scalar_one()}
 
-    server.start()
-    try:
+    with server:
         async with make_client(server.url) as user, make_client(server.url) as stranger:
             await sign_in(user)
             failed = await user.post("/api/todos", json={"description": ""})
             assert failed.status_code == 400
             assert (await stranger.get("/test/role")).json() == {"role": "anonymous"}
             assert (await user.get("/test/role")).json() == {"role": "webuser"}
-    finally:
-        server.stop()

@@ -33,9 +33,8 @@ async def clients_server(database: TestDatabase) -> AsyncIterator[LiveServer]:
         await conn.execute(SCHEMA_SQL.read_text(encoding="utf-8"))
     finally:
         await conn.close()
-    server = LiveServer(make_settings(database, db_schemas=[SCHEMA])).start()
-    yield server
-    server.stop()
+    with LiveServer(make_settings(database, db_schemas=[SCHEMA])) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

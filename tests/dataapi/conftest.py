@@ -31,18 +31,16 @@ async def dapi_schema(database: TestDatabase) -> str:
 def dapi_server(database: TestDatabase, dapi_schema: str) -> Iterator[LiveServer]:
     """A server exposing dapi (default) and api, with a pre-request guard."""
     settings = make_settings(database, db_schemas=[dapi_schema, "api"], db_pre_request="dapi.guard")
-    server = LiveServer(settings).start()
-    yield server
-    server.stop()
+    with LiveServer(settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def dapi_rollback_server(database: TestDatabase, dapi_schema: str) -> Iterator[LiveServer]:
     """Like dapi_server, but every transaction rolls back: writes leave no trace."""
     settings = make_settings(database, db_schemas=[dapi_schema, "api"], db_tx_end="rollback")
-    server = LiveServer(settings).start()
-    yield server
-    server.stop()
+    with LiveServer(settings) as server:
+        yield server
 
 
 @pytest.fixture

@@ -50,9 +50,8 @@ async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
         },
     )
     # One pooled connection, so a leak would reach the very next request.
-    server = LiveServer(make_settings(database, pool_size=1)).start()
-    yield server
-    server.stop()
+    with LiveServer(make_settings(database, pool_size=1)) as server:
+        yield server
 
 
 async def _call(http: httpx.AsyncClient, name: str) -> httpx.Response:

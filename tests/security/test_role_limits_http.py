@@ -45,9 +45,8 @@ async def limits_server(database: Database) -> AsyncIterator[LiveServer]:
             for name, body in FUNCTIONS.items()
         },
     )
-    server = LiveServer(make_settings(database)).start()
-    yield server
-    server.stop()
+    with LiveServer(make_settings(database)) as server:
+        yield server
 
 
 async def _limits(http: httpx.AsyncClient) -> dict[str, str]:
