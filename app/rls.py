@@ -105,7 +105,7 @@ async def request_transaction(
 
     The transaction is driven on the asyncpg connection itself: BEGIN,
     authenticate, the handler's statements and COMMIT each cost one round
-    trip and nothing more, which is most of what a data request costs. With
+    trip and nothing more (docs/benchmarks.md measures them). With
     `orm`, SQLAlchemy drives it instead, so that an AsyncSession can join it
     (the `RlsSession` dependency); everything else is the same code.
     """
