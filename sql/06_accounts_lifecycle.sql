@@ -25,6 +25,11 @@ $$;
 
 SET LOCAL ROLE sessiongate_owner;
 
+-- Before revision 0007 verify_email() took the token alone and asked
+-- nothing of whoever followed the link. CREATE OR REPLACE cannot add the
+-- parameter, and the old one must not survive beside the new one.
+DROP FUNCTION IF EXISTS auth.verify_email(bytea);
+
 -- Verification and reset tokens. The mail carries the token; this table
 -- holds only sha256(token), so a copy of it lets nobody verify or reset
 -- anything. `email` is the address the token proves: the account's own for a
@@ -134,9 +139,11 @@ BEGIN
     PERFORM auth.enqueue_event('account_exists',
       jsonb_build_object('user_id', existing.id, 'email', existing.email));
   ELSE
-    -- Still unverified: whoever follows this new link proves they own the
-    -- address, and gets the password chosen now. The hash rides in the
-    -- outbox only until the mailer has minted the token.
+    -- Still unverified: the owner of the address may follow this new link
+    -- and get the password chosen now, but only by typing that password
+    -- (auth.verification_password), so a sign-up by somebody else hands
+    -- them nothing. The hash rides in the outbox only until the mailer has
+    -- minted the token.
     PERFORM auth.invalidate_tokens(existing.id, 'verify');
     PERFORM auth.enqueue_event('validate',
       jsonb_build_object('user_id', existing.id, 'email', existing.email,
@@ -308,10 +315,39 @@ AS $$
   RETURNING t.user_id, t.email::text, t.password_hash
 $$;
 
+-- The password whoever follows a verification link must type, as its
+-- hash: one row for a live link, NULL in it when none is needed, no row for
+-- a bad link. A link that carries a sign-up's password installs it, and a
+-- link for an account not yet verified confirms the password it already
+-- has; either way, following it must prove knowing that password, or
+-- signing up somebody else's address (before them, or again while they
+-- wait for their mail) would hand their account to whoever chose it. A
+-- link that moves a verified account to a new address asks for nothing:
+-- its current password was checked when the move was asked for.
+CREATE OR REPLACE FUNCTION auth.verification_password(token_hash bytea)
+RETURNS TABLE (password_hash text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN t.password_hash IS NOT NULL THEN t.password_hash
+              WHEN NOT u.verified THEN u.password_hash
+         END
+  FROM auth.tokens t
+  JOIN auth.users u ON u.id = t.user_id
+  WHERE t.token_hash = verification_password.token_hash
+    AND t.purpose = 'verify'
+    AND t.used_at IS NULL
+    AND t.expires_at > now()
+    AND NOT u.disabled
+$$;
+
 -- Follow a verification link: the token's address becomes the account's
--- address, verified. No row for a bad token. A unique violation means the
--- new address was taken meanwhile; the token then stays unused.
-CREATE OR REPLACE FUNCTION auth.verify_email(token_hash bytea)
+-- address, verified. `checked_hash` is the hash auth.verification_password()
+-- named, whose password the service has just checked (NULL when none was
+-- needed); if it is not that hash now, nothing changes. No row for a bad
+-- token or a hash that does not match. A unique violation means the new
+-- address was taken meanwhile; the token then stays unused.
+CREATE OR REPLACE FUNCTION auth.verify_email(token_hash bytea, checked_hash text)
 RETURNS SETOF auth.user_profiles
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -319,6 +355,10 @@ AS $$
 DECLARE
   used record;
 BEGIN
+  IF EXISTS (SELECT 1 FROM auth.verification_password(verify_email.token_hash) p
+             WHERE p.password_hash IS DISTINCT FROM verify_email.checked_hash) THEN
+    RETURN;
+  END IF;
   SELECT * INTO used FROM auth.consume_token('verify', verify_email.token_hash);
   IF used.user_id IS NULL THEN
     RETURN;
@@ -675,7 +715,8 @@ REVOKE ALL ON FUNCTION
   auth.mint_token(uuid, text, bytea, text, integer, text),
   auth.event_delivered(bigint),
   auth.event_failed(bigint, double precision, text),
-  auth.verify_email(bytea),
+  auth.verification_password(bytea),
+  auth.verify_email(bytea, text),
   auth.reset_password(bytea, text),
   auth.change_password(uuid, text, text, uuid),
   auth.list_user_sessions(uuid),
@@ -703,7 +744,8 @@ GRANT EXECUTE ON FUNCTION
   auth.mint_token(uuid, text, bytea, text, integer, text),
   auth.event_delivered(bigint),
   auth.event_failed(bigint, double precision, text),
-  auth.verify_email(bytea),
+  auth.verification_password(bytea),
+  auth.verify_email(bytea, text),
   auth.reset_password(bytea, text),
   auth.change_password(uuid, text, text, uuid),
   auth.list_user_sessions(uuid),

@@ -186,10 +186,17 @@ async def sign_up_verified(
     assert response.status_code == 201, response.text
     [message] = await inbox.wait_for(address)
     _, token = link_in(message)
-    verified = await http.post("/api/verify", json={"token": token})
+    verified = await confirm_sign_up(http, token)
     assert verified.status_code == 200, verified.text
     user: dict[str, Any] = verified.json()
     return user
+
+
+async def confirm_sign_up(
+    http: httpx.AsyncClient, token: str, password: str = TEST_PASSWORD
+) -> httpx.Response:
+    """POST /api/verify with a sign-up link's token and that sign-up's password."""
+    return await http.post("/api/verify", json={"token": token, "password": password})
 
 
 async def log_in(

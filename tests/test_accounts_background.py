@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from tests.accounts_support import SmtpServer, link_in, log_in, smtp
+from tests.accounts_support import SmtpServer, confirm_sign_up, link_in, log_in, smtp
 from tests.conftest import TEST_PASSWORD, make_client, unique_email
 
 __all__ = ["smtp"]
@@ -55,5 +55,5 @@ async def test_the_service_can_run_the_mailer_itself(server_factory: Any, smtp: 
         page, token = link_in(message)
         # The link points at the service's own public URL.
         assert page == f"{server.url}/verify"
-        assert (await http.post("/api/verify", json={"token": token})).status_code == 200
+        assert (await confirm_sign_up(http, token)).status_code == 200
         assert (await log_in(http, email)).status_code == 200

@@ -73,9 +73,16 @@ async def test_a_token_is_single_use_bound_to_purpose_and_hashed(tx: asyncpg.Con
     assert recipient == email
     # Wrong purpose: nothing happens, and the token survives.
     assert await tx.fetchval("SELECT auth.reset_password($1, $2)", digest, _HASH) is None
-    verified = await tx.fetch("SELECT * FROM auth.verify_email($1)", digest)
+    # A sign-up link names the password it confirms, and is redeemed only
+    # with that hash (the service checks the password itself first).
+    needed = "SELECT password_hash FROM auth.verification_password($1)"
+    assert await tx.fetchval(needed, digest) == _HASH
+    for wrong in (None, "$argon2id$v=19$m=1,t=1,p=1$bm90$dGhpcw"):
+        assert await tx.fetch("SELECT * FROM auth.verify_email($1, $2)", digest, wrong) == []
+    verified = await tx.fetch("SELECT * FROM auth.verify_email($1, $2)", digest, _HASH)
     assert [r["verified"] for r in verified] == [True]
-    assert await tx.fetch("SELECT * FROM auth.verify_email($1)", digest) == []
+    assert await tx.fetch("SELECT * FROM auth.verify_email($1, $2)", digest, _HASH) == []
+    assert await tx.fetch(needed, digest) == []
     # Minting for an address that is already verified sends nothing.
     again = await tx.fetchval(
         "SELECT auth.mint_token($1, 'verify', $2, NULL, 60)",
@@ -83,6 +90,30 @@ async def test_a_token_is_single_use_bound_to_purpose_and_hashed(tx: asyncpg.Con
         hashlib.sha256(b"another").digest(),
     )
     assert again is None
+
+
+async def test_a_link_that_carries_a_password_always_asks_for_it(tx: asyncpg.Connection) -> None:
+    email = unique_email("carried")
+    assert await tx.fetchval("SELECT auth.sign_up($1, $2)", email, _HASH) is True
+    user_id = await tx.fetchval("SELECT id FROM auth.find_user($1)", email)
+    other_hash = "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXJoYXNob3RoZXJoYXNo"
+    digest = hashlib.sha256(secrets.token_bytes(32)).digest()
+    # The link a second sign-up for the same address gets: it carries that
+    # sign-up's password, and only that password redeems it.
+    await tx.fetchval(
+        "SELECT auth.mint_token($1, 'verify', $2, NULL, 60, $3)", user_id, digest, other_hash
+    )
+    needed = "SELECT password_hash FROM auth.verification_password($1)"
+    assert await tx.fetchval(needed, digest) == other_hash
+    # Still so once the account is verified some other way (a password reset).
+    await tx.execute("SELECT auth.update_user($1, new_verified => true)", user_id)
+    assert await tx.fetchval(needed, digest) == other_hash
+    assert await tx.fetch("SELECT * FROM auth.verify_email($1, NULL)", digest) == []
+    assert await tx.fetch("SELECT * FROM auth.verify_email($1, $2)", digest, _HASH) == []
+    stored = "SELECT password_hash FROM auth.login_lookup($1)"
+    assert await tx.fetchval(stored, email) == _HASH
+    assert len(await tx.fetch("SELECT * FROM auth.verify_email($1, $2)", digest, other_hash)) == 1
+    assert await tx.fetchval(stored, email) == other_hash
 
 
 async def test_every_request_writes_one_outbox_row_naming_no_secret(

@@ -22,6 +22,7 @@ from tests.accounts_support import (
     SmtpServer,
     accounts_server,
     body_of,
+    confirm_sign_up,
     http,
     link_in,
     log_in,
@@ -97,8 +98,15 @@ async def test_a_pre_registered_address_goes_to_whoever_follows_their_own_link(
     messages = await smtp.inbox.wait_for(email, 2)
     _, first = link_in(messages[0])
     _, second = link_in(messages[1])
-    assert (await http.post("/api/verify", json={"token": first})).status_code == 400
-    assert (await http.post("/api/verify", json={"token": second})).status_code == 200
+    # The owner's sign-up replaced the squatter's link.
+    stale = await confirm_sign_up(http, first, "the attacker's password")
+    assert (stale.status_code, stale.json()["code"]) == (400, "invalid_token")
+    # The owner's link confirms the owner's password, and only with it.
+    clicked = await http.post("/api/verify", json={"token": second})
+    assert (clicked.status_code, clicked.json()["code"]) == (400, "password_required")
+    guessed = await confirm_sign_up(http, second, "the attacker's password")
+    assert (guessed.status_code, guessed.json()["code"]) == (403, "wrong_password")
+    assert (await confirm_sign_up(http, second)).status_code == 200
     # Following their own link gave the owner the password they chose.
     assert (await log_in(http, email)).status_code == 200
     assert (await log_in(http, email, "the attacker's password")).status_code == 401
@@ -107,6 +115,42 @@ async def test_a_pre_registered_address_goes_to_whoever_follows_their_own_link(
         "SELECT payload FROM auth.events WHERE payload->>'email' = $1", email
     )
     assert all("password_hash" not in json.loads(r["payload"]) for r in payloads)
+
+
+async def test_signing_up_again_while_the_owner_waits_hands_over_nothing(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer, admin_db: asyncpg.Connection
+) -> None:
+    email = unique_email("waiting")
+    owner = await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
+    assert owner.status_code == 201
+    # Before the owner opens the mail, the attacker signs the address up again.
+    attacker = await http.post(
+        "/api/signup", json={"email": email, "password": "the attacker's password"}
+    )
+    assert attacker.status_code == 201
+    messages = await smtp.inbox.wait_for(email, 2)
+    _, own_link = link_in(messages[0])
+    _, newest = link_in(messages[1])
+    # The owner clicks the newest mail: it asks for the password of the
+    # sign-up that sent it, which is not theirs; nothing changes.
+    clicked = await http.post("/api/verify", json={"token": newest})
+    assert (clicked.status_code, clicked.json()["code"]) == (400, "password_required")
+    typed = await confirm_sign_up(http, newest)
+    assert (typed.status_code, typed.json()["code"]) == (403, "wrong_password")
+    verified = "SELECT verified FROM auth.users WHERE email = $1"
+    assert await admin_db.fetchval(verified, email) is False
+    # Only one link per account lives, so the owner's own is gone; a new
+    # one (as the hint says) confirms the password the account already has.
+    assert (await confirm_sign_up(http, own_link)).json()["code"] == "invalid_token"
+    resent = await http.post("/api/verify/resend", json={"email": email})
+    assert resent.status_code == 202
+    _, fresh = link_in((await smtp.inbox.wait_for(email, 3))[2])
+    assert (await confirm_sign_up(http, fresh)).status_code == 200
+    assert (await log_in(http, email)).status_code == 200
+    assert (await log_in(http, email, "the attacker's password")).status_code == 401
+    # The attacker's link died with the new one.
+    late = await confirm_sign_up(http, newest, "the attacker's password")
+    assert (late.status_code, late.json()["code"]) == (400, "invalid_token")
 
 
 async def test_signup_takes_as_long_for_a_taken_address(

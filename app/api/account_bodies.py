@@ -12,10 +12,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TokenBody(_Strict):
-    """A token from a verification link."""
+class VerifyBody(_Strict):
+    """A token from a verification link, and for a sign-up the password it was made with."""
 
     token: str = Field(max_length=256)
+    password: str | None = Field(default=None, max_length=4096)
 
 
 class EmailBody(_Strict):

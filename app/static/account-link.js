@@ -16,32 +16,52 @@ async function post(path, body) {
     body: JSON.stringify(body),
   });
   if (response.ok) return;
-  const error = await response.json().catch(() => ({ message: response.statusText }));
-  throw new Error(error.message + (error.hint ? ` ${error.hint}` : ""));
+  const answer = await response.json().catch(() => ({ message: response.statusText }));
+  const error = new Error(answer.message + (answer.hint ? ` ${answer.hint}` : ""));
+  error.code = answer.code;
+  throw error;
 }
 
+// A link that confirms a sign-up asks for that sign-up's password first
+// (the API answers password_required); a link to a new address does not.
 async function verify() {
   try {
     await post("/api/verify", { token });
     status.textContent = "Your e-mail address is verified. You can sign in now.";
   } catch (error) {
-    status.textContent = error.message;
+    if (error.code !== "password_required") {
+      status.textContent = error.message;
+      return;
+    }
+    askPassword("verify-form", "Enter the password you signed up with to confirm this address.",
+      async (password) => {
+        await post("/api/verify", { token, password });
+        return "Your e-mail address is verified. You can sign in now.";
+      });
   }
 }
 
-function reset() {
-  const form = document.getElementById("reset-form");
-  status.textContent = "Choose a new password.";
+// Show one of the page's password forms; `submit` returns the message for success.
+function askPassword(formId, prompt, submit) {
+  const form = document.getElementById(formId);
+  status.textContent = prompt;
   form.hidden = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      await post("/api/password/reset", { token, password: document.getElementById("password").value });
+      const done = await submit(form.querySelector("input[type=password]").value);
       form.hidden = true;
-      status.textContent = "Your password is set, and every session was signed out. Sign in again.";
+      status.textContent = done;
     } catch (error) {
       status.textContent = error.message;
     }
+  });
+}
+
+function reset() {
+  askPassword("reset-form", "Choose a new password.", async (password) => {
+    await post("/api/password/reset", { token, password });
+    return "Your password is set, and every session was signed out. Sign in again.";
   });
 }
 

@@ -6,8 +6,9 @@ from typing import Any
 
 import asyncpg
 
+from app.tokens import new_token
 from tests.browser.conftest import StaticSite
-from tests.conftest import TEST_PASSWORD, LiveServer, unique_email
+from tests.conftest import TEST_PASSWORD, LiveServer, make_client, unique_email
 
 ATTACK_PAGE = """<!doctype html>
 <html><body>
@@ -130,3 +131,64 @@ async def test_demo_page_end_to_end_and_cross_origin_attack(
     await page.wait_for_selector("#signed-in:not([hidden])")
     await page.wait_for_selector("#todos li:has-text('bought by a real browser')")
     assert "sessiongate" not in await page.evaluate("document.cookie")
+
+
+async def test_a_sign_up_link_asks_for_that_sign_ups_password(
+    browser_context: Any, live_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    email = unique_email("link")
+    async with make_client(live_server.url) as http:
+        body = {"email": email, "password": TEST_PASSWORD}
+        assert (await http.post("/api/signup", json=body)).status_code == 201
+    user_id = await admin_db.fetchval("SELECT id FROM auth.users WHERE email = $1", email)
+    # The link the mailer would send (no mailer runs beside this server).
+    token, hashed = new_token()
+    minted = await admin_db.fetchval(
+        "SELECT auth.mint_token($1, 'verify', $2, NULL, 600)", user_id, hashed
+    )
+    assert minted == email
+
+    page = await browser_context.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    await page.goto(f"{live_server.url}/verify#token={token}")
+    await page.wait_for_selector("#verify-form:not([hidden])")
+    await page.fill("#verify-password", "not the password at all")
+    await page.click("#verify-form button")
+    await page.wait_for_selector("#status:has-text('not the password this sign-up was made with')")
+    verified = "SELECT verified FROM auth.users WHERE id = $1"
+    assert await admin_db.fetchval(verified, user_id) is False
+
+    await page.fill("#verify-password", TEST_PASSWORD)
+    await page.click("#verify-form button")
+    await page.wait_for_selector("#status:has-text('is verified')")
+    assert await admin_db.fetchval(verified, user_id) is True
+    assert await page.is_hidden("#verify-form")
+    assert script_errors == []
+
+
+async def test_a_reset_link_sets_the_new_password(
+    browser_context: Any, live_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    email = unique_email("reset")
+    async with make_client(live_server.url) as http:
+        body = {"email": email, "password": TEST_PASSWORD}
+        assert (await http.post("/api/signup", json=body)).status_code == 201
+    user_id = await admin_db.fetchval("SELECT id FROM auth.users WHERE email = $1", email)
+    token, hashed = new_token()
+    await admin_db.fetchval("SELECT auth.mint_token($1, 'reset', $2, NULL, 600)", user_id, hashed)
+
+    page = await browser_context.new_page()
+    script_errors: list[str] = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
+    await page.goto(f"{live_server.url}/reset#token={token}")
+    await page.wait_for_selector("#reset-form:not([hidden])")
+    assert await page.is_hidden("#verify-form")
+    await page.fill("#password", "a brand new password")
+    await page.click("#reset-form button")
+    await page.wait_for_selector("#status:has-text('Your password is set')")
+    assert script_errors == []
+    async with make_client(live_server.url) as http:
+        old = await http.post("/api/login", json=body)
+        new = await http.post("/api/login", json={**body, "password": "a brand new password"})
+    assert (old.status_code, new.status_code) == (401, 200)

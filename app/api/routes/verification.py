@@ -9,19 +9,23 @@ from sqlalchemy import TextClause, text
 from starlette.responses import Response
 
 from app import audit, throttle
-from app.api.account_bodies import Accepted, EmailBody, TokenBody
+from app.api.account_bodies import Accepted, EmailBody, VerifyBody
 from app.api.caller import database_errors, reply
 from app.api.models import ErrorBody, User
 from app.api.routes.accounts import normalise_email
 from app.errors import ApiError
 from app.gateway import get_gateway
+from app.passwords import verify_password
 from app.tokens import parse_token
 
 router = APIRouter(prefix="/api", tags=["accounts"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 409, 422)}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (400, 403, 409, 422)
+}
 
-_VERIFY = text("SELECT * FROM auth.verify_email(:token_hash)")
+_PASSWORD = text("SELECT password_hash FROM auth.verification_password(:token_hash)")
+_VERIFY = text("SELECT * FROM auth.verify_email(:token_hash, :checked_hash)")
 _REQUEST = text("SELECT auth.request_verification(:email)")
 
 # One answer for every resend, whatever the address: the mail says the rest.
@@ -42,22 +46,65 @@ def invalid_token() -> ApiError:
 
 
 @router.post("/verify", response_model=User, responses=_ERRORS)
-async def verify(body: TokenBody, request: Request) -> Response:
-    """Confirm an e-mail address with the token from its verification link."""
+async def verify(body: VerifyBody, request: Request) -> Response:
+    """Confirm an e-mail address with the token from its verification link.
+
+    A link that confirms a sign-up also needs the password chosen at that
+    sign-up: without it, anyone could sign up somebody else's address and
+    wait for its owner to follow the link. Without a password the answer
+    is then 400 `password_required`, and the link still works. A link to a
+    new address (PATCH /api/me) needs only the token.
+    """
     gateway = get_gateway(request)
     await throttle.check(gateway, request, "verify", email=None)
     hashed = parse_token(body.token)
     if hashed is None:
         await throttle.fail(gateway, request, "verify", email=None)
         raise invalid_token()
+    async with gateway.engine.connect() as conn:
+        needed = (await conn.execute(_PASSWORD, {"token_hash": hashed})).one_or_none()
+    if needed is None:
+        await throttle.fail(gateway, request, "verify", email=None)
+        audit.event("verify_failed", request, reason="invalid_token")
+        raise invalid_token()
+    if needed.password_hash is not None:
+        await _check_password(request, body.password, needed.password_hash)
     async with database_errors(), gateway.engine.begin() as conn:
-        row = (await conn.execute(_VERIFY, {"token_hash": hashed})).one_or_none()
+        row = (
+            await conn.execute(
+                _VERIFY, {"token_hash": hashed, "checked_hash": needed.password_hash}
+            )
+        ).one_or_none()
     if row is None:
         await throttle.fail(gateway, request, "verify", email=None)
         audit.event("verify_failed", request, reason="invalid_token")
         raise invalid_token()
     audit.event("verify", request, user_id=row.id)
     return reply(User.from_row(dict(row._mapping)).model_dump(mode="json"))
+
+
+async def _check_password(request: Request, password: str | None, stored: str) -> None:
+    """Raise unless `password` is the one whose hash a sign-up link carries."""
+    gateway = get_gateway(request)
+    if password is None:
+        raise ApiError(
+            400,
+            "password_required",
+            "Confirming a sign-up needs the password it was made with",
+            hint="Send the password chosen when signing up along with the token.",
+        )
+    valid, _ = await verify_password(password[: gateway.passwords.max_length], stored)
+    if not valid:
+        await throttle.fail(gateway, request, "verify", email=None)
+        audit.event("verify_failed", request, reason="wrong_password")
+        raise ApiError(
+            403,
+            "wrong_password",
+            "This is not the password this sign-up was made with",
+            hint="Each sign-up's link takes the password of that sign-up. If you did not"
+            " sign up again, use the link from your own sign-up, or ask for a new one"
+            " (POST /api/verify/resend), which takes the account's current password.",
+        )
 
 
 async def queue_mail(request: Request, scope: str, statement: TextClause, address: str) -> None:
