@@ -33,8 +33,12 @@ from app.gateway import Gateway, get_gateway
 log = logging.getLogger(__name__)
 
 # asyncpg's own $n style, which SQLAlchemy's asyncpg dialect also speaks, so
-# both ways of driving the transaction send the very same statement.
-_AUTHENTICATE = "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1)"
+# both ways of driving the transaction send the very same statement. The
+# anonymous role and "pooled" are arguments, not the connection's settings,
+# which any SQL on the connection could overwrite (sql/04_authenticate.sql).
+_AUTHENTICATE = (
+    "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1, true, $2, true)"
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ async def request_transaction(
     (the `RlsSession` dependency); everything else is the same code.
     """
     hashed = presented_token_hash(gateway, connection)
+    anonymous = gateway.settings.anonymous_role
     identity: Identity | None = None
     try:
         async with _borrow(gateway, orm=orm) as (conn, driver):
@@ -120,13 +125,17 @@ async def request_transaction(
                 if readonly:
                     await conn.execution_options(postgresql_readonly=True)
                 end = _OrmEnd(await conn.begin())
-                row = (await conn.exec_driver_sql(_AUTHENTICATE, (hashed,))).mappings().one()
+                row = (
+                    (await conn.exec_driver_sql(_AUTHENTICATE, (hashed, anonymous)))
+                    .mappings()
+                    .one()
+                )
             else:
                 end = _DriverEnd(driver, readonly=readonly)
                 await end.start()
                 try:
                     if prelude is None:
-                        row = await driver.fetchrow(_AUTHENTICATE, hashed)
+                        row = await driver.fetchrow(_AUTHENTICATE, hashed, anonymous)
                     else:
                         sql, args = prelude.statement(hashed)
                         row = await driver.fetchrow(sql, *args)

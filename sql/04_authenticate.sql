@@ -18,11 +18,12 @@
 -- privilege from their caller's search_path either, and every name in them
 -- is schema-qualified (pg_catalog.*), so none can be shadowed.
 
--- Before revision 0006 authenticate() took the hash alone. CREATE OR REPLACE
--- cannot add a parameter, and the two would make every one-argument call
--- ambiguous, so the old one goes first (its grants with it: they are
--- re-granted below).
+-- Before revision 0006 authenticate() took the hash alone, and before 0008
+-- the hash and copy_role_limits. CREATE OR REPLACE cannot add a parameter,
+-- and old and new would make every shorter call ambiguous, so the old ones
+-- go first (their grants with them: they are re-granted below).
 DROP FUNCTION IF EXISTS auth.authenticate(bytea);
+DROP FUNCTION IF EXISTS auth.authenticate(bytea, boolean);
 
 -- The caller's user id, for policies. NULL when there is no signed-in user,
 -- including when the setting is missing or empty, so a policy comparing
@@ -106,7 +107,18 @@ $$;
 -- copy_role_limits: false when the caller sets the role's limits itself in
 -- the same statement (sessiongate's data requests, from auth.role_limits()).
 -- Every other caller keeps the default and gets them copied here.
-CREATE OR REPLACE FUNCTION auth.authenticate(token_hash bytea, copy_role_limits boolean DEFAULT true)
+--
+-- anonymous and pooled: the anonymous role, and whether this is a pooled
+-- sessiongate connection, as the service knows them; NULL reads the
+-- settings sessiongate.anonymous_role and sessiongate.pooled instead (the
+-- PostgREST form, and any other caller). The service passes both, because
+-- any role can overwrite a custom setting for the rest of its connection
+-- (set_config(..., false) in an exposed function): a setting would let one
+-- request turn every later anonymous request on that connection into
+-- another role, or switch off the leftover-role check below.
+CREATE OR REPLACE FUNCTION auth.authenticate(
+  token_hash bytea, copy_role_limits boolean DEFAULT true,
+  anonymous name DEFAULT NULL, pooled boolean DEFAULT NULL)
 RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestamptz)
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -119,7 +131,8 @@ BEGIN
   -- set_config('role', ..., false) or SET ROLE and committed), drop it here,
   -- so it can never carry into this request or the service's own queries.
   -- (PostgREST runs this after its own SET LOCAL ROLE, hence the marker.)
-  IF pg_catalog.current_setting('sessiongate.pooled', true) = 'on' AND current_user <> session_user THEN
+  IF coalesce(authenticate.pooled, pg_catalog.current_setting('sessiongate.pooled', true) = 'on')
+     AND current_user <> session_user THEN
     PERFORM pg_catalog.set_config('role', 'none', false);
   END IF;
 
@@ -129,7 +142,7 @@ BEGIN
   IF live.session_id IS NULL THEN
     -- No session, or an expired, revoked or disabled one: anonymous, with
     -- every identity setting present but empty.
-    target := auth.anonymous_role();
+    target := coalesce(authenticate.anonymous, auth.anonymous_role());
     IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER') THEN
       RAISE EXCEPTION 'anonymous role "%" is not permitted', target
         USING ERRCODE = 'insufficient_privilege',
@@ -180,7 +193,7 @@ BEGIN
   RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION auth.authenticate(bytea, boolean) IS
+COMMENT ON FUNCTION auth.authenticate(bytea, boolean, name, boolean) IS
   'Resolve sha256(session secret) into role, auth.user_id and request.jwt.claims, transaction-locally';
 
 -- The session secret from a cookie value as sessiongate writes it:
@@ -224,7 +237,7 @@ $$;
 COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
-REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean),
+REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean, name, boolean),
   auth.authenticate(), auth.cookie_token_hash(text), auth.role_limit_settings(oid), auth.apply_role_limits(name),
   auth.role_limits() FROM PUBLIC;
 -- Every request role: under PostgREST, authenticate() runs as the role a JWT
@@ -236,7 +249,8 @@ GRANT EXECUTE ON FUNCTION auth.role_limits() TO authenticator;
 -- has (the anonymous role, or a JWT's role), so every request role may call
 -- it. That grants nothing new: switching into a session needs the hash of its
 -- 256-bit secret, which only a holder of the cookie can produce.
-GRANT EXECUTE ON FUNCTION auth.authenticate(bytea, boolean), auth.authenticate(), auth.cookie_token_hash(text),
+GRANT EXECUTE ON FUNCTION auth.authenticate(bytea, boolean, name, boolean), auth.authenticate(),
+  auth.cookie_token_hash(text),
   auth.anonymous_role()
   TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;

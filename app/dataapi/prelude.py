@@ -21,9 +21,12 @@ class Prelude:
     (role, setting, value) from the schema cache: the ones for the role the
     session resolves to are set too, and auth.authenticate() is told not to
     read them from the catalog itself. With None (no cache loaded) it does.
+    `anonymous_role` is the role for a request without a live session,
+    passed to auth.authenticate() rather than read from the connection.
     """
 
     settings: tuple[tuple[str, str], ...]
+    anonymous_role: str
     call: str | None = None
     lenient_timezone: bool = False
     limits: tuple[tuple[str, str, str], ...] | None = None
@@ -32,7 +35,7 @@ class Prelude:
         """The authenticating SELECT with the settings folded in, and its $n arguments.
 
         Each setting travels as {"n": name, "v": value, "r": role or null
-        for any} in one JSON array: two bind parameters whatever the number
+        for any} in one JSON array: one bind parameter whatever the number
         of settings, and one statement text to prepare. One JSON text
         rather than three text[] arrays, because asyncpg checks every array
         element against several abstract base classes (measured in
@@ -41,7 +44,7 @@ class Prelude:
         limits = self.limits or ()
         entries = [{"n": name, "v": value, "r": None} for name, value in self.settings]
         entries += [{"n": name, "v": value, "r": role} for role, name, value in limits]
-        args: list[Any] = [token_hash, orjson.dumps(entries).decode()]
+        args: list[Any] = [token_hash, orjson.dumps(entries).decode(), self.anonymous_role]
         # Correlated with a, so it runs per row, after authenticate().
         check = " WHERE a.role IS NOT NULL AND (x.r IS NULL OR x.r = a.role)"
         if self.lenient_timezone and any(name == "timezone" for name, _ in self.settings):
@@ -61,7 +64,7 @@ class Prelude:
         # role first, then the (volatile, so never pruned) settings run.
         inner = (
             f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
-            f" FROM auth.authenticate($1, {copy_limits}) a OFFSET 0"
+            f" FROM auth.authenticate($1, {copy_limits}, $3, true) a OFFSET 0"
         )
         sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
         return sql, args

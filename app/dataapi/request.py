@@ -136,6 +136,7 @@ class DataRequest:
             call = qualified(schema, name) if schema else quote_ident(name)
         return Prelude(
             tuple(settings),
+            self.settings.anonymous_role,
             call,
             lenient_timezone=not self.prefs.strict,
             limits=self.gateway.schema.role_limits,

@@ -126,6 +126,25 @@ async def test_authenticate_leaves_limits_to_a_caller_that_sets_them(
         assert await pooled_db.fetchval("SHOW statement_timeout") == "15s"
 
 
+async def test_the_services_arguments_win_over_settings_left_on_the_connection(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    # What an exposed function may leave behind: any role can set these.
+    await pooled_db.execute(
+        "SELECT set_config('sessiongate.anonymous_role', 'admin', false),"
+        " set_config('sessiongate.pooled', 'off', false)"
+    )
+    # The control: read from the settings, the poison would take effect.
+    async with pooled_db.transaction():
+        assert await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)") == "admin"
+    # A leftover session-level role, which only the pooled check drops.
+    await pooled_db.execute("SET ROLE admin")
+    service_call = "SELECT role FROM auth.authenticate(NULL, true, 'anonymous', true)"
+    async with pooled_db.transaction():
+        assert await pooled_db.fetchval(service_call) == "anonymous"
+    assert await pooled_db.fetchval("SELECT current_user") == "authenticator"
+
+
 async def test_role_limits_lists_what_login_would_apply(
     pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
@@ -145,7 +164,7 @@ async def test_the_data_api_statement_copies_limits_only_without_a_cache(
 ) -> None:
     # No cache loaded (None): authenticate() copies them. A loaded cache
     # (here one with no limits in it) means the statement sets them itself.
-    sql, args = Prelude((("request.method", "GET"),), limits=limits).statement(None)
+    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(None)
     async with pooled_db.transaction():
         row = await pooled_db.fetchrow(sql, *args)
         assert row is not None
@@ -171,13 +190,13 @@ async def test_the_data_api_statement_sets_values_byte_for_byte(
 ) -> None:
     # The settings travel as JSON: whatever a request carries must arrive
     # in current_setting() exactly, never re-read as JSON or truncated.
-    sql, args = Prelude((("request.headers", value),), limits=()).statement(None)
+    sql, args = Prelude((("request.headers", value),), "anonymous", limits=()).statement(None)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SELECT current_setting('request.headers')") == value
     # The same path carries role-limit rows, which name the role they apply to.
     limits = (("anonymous", "sessiongate.probe", value),)
-    sql, args = Prelude((), limits=limits).statement(None)
+    sql, args = Prelude((), "anonymous", limits=limits).statement(None)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SELECT current_setting('sessiongate.probe')") == value
@@ -187,7 +206,7 @@ async def test_cached_limits_apply_to_the_resolved_role_only(
     pooled_db: asyncpg.Connection,
 ) -> None:
     limits = (("webuser", "statement_timeout", "7s"), ("anonymous", "statement_timeout", "2s"))
-    sql, args = Prelude((), limits=limits).statement(None)
+    sql, args = Prelude((), "anonymous", limits=limits).statement(None)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SHOW statement_timeout") == "2s"

@@ -38,6 +38,18 @@ ESCAPES = {
     ),
 }
 
+# Stay in role, but overwrite for the rest of the connection the settings
+# auth.authenticate() would fall back on: the anonymous role, and whether
+# to drop a leftover role. The service passes both as arguments instead.
+POISONS = {
+    "sg_poison_settings": (
+        "PERFORM set_config('sessiongate.anonymous_role', 'admin', false);"
+        " PERFORM set_config('sessiongate.pooled', 'off', false);"
+        " RETURN current_user::text;"
+    ),
+    "sg_whoami": "RETURN current_user::text;",
+}
+
 
 @pytest.fixture(scope="module")
 async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
@@ -46,7 +58,7 @@ async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
         database,
         {
             name: f"RETURNS text LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
-            for name, body in ESCAPES.items()
+            for name, body in {**ESCAPES, **POISONS}.items()
         },
     )
     # One pooled connection, so a leak would reach the very next request.
@@ -80,6 +92,24 @@ async def test_escaping_function_is_refused_and_rolled_back(
     assert not await admin_db.fetchval(
         "SELECT exists(SELECT FROM app.todos WHERE description = 'planted by an escape')"
     )
+
+
+async def test_settings_left_on_the_connection_do_not_choose_the_next_role(
+    escape_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    async with make_client(escape_server.url) as owner:
+        await sign_in(owner)
+        added = await owner.post("/api/todos", json={"description": "nobody else's"})
+        assert added.status_code == 201
+    async with make_client(escape_server.url) as anonymous:
+        poisoned = await _call(anonymous, "sg_poison_settings")
+        assert (poisoned.status_code, poisoned.json()) == (200, "anonymous")
+        # The same (only) pooled connection serves the next anonymous request.
+        assert (await anonymous.get("/api/rpc/sg_whoami")).json() == "anonymous"
+        rows = (await anonymous.get("/api/todos")).json()
+    private = await admin_db.fetchval("SELECT count(*) FROM app.todos WHERE NOT public")
+    assert private > 0
+    assert all(row["public"] for row in rows)
 
 
 async def test_a_function_that_stays_in_role_works(escape_server: LiveServer) -> None:
