@@ -8,7 +8,8 @@ longer, so the attacker's own address takes the weight. Thresholds are
 settings (THROTTLE_*, docs/security.md).
 
 Scopes name what is protected: "login", "verify" (e-mail verification),
-"reset" (password reset), "password" (password change). Each is counted
+"reset" (password reset), "password" (the current password, to change it or
+the address), "signup". Each is counted
 twice: `<scope>:account` keyed by a hash of the e-mail address, and
 `<scope>:address` keyed by the client's IPv4 address or IPv6 /64.
 """
@@ -132,6 +133,19 @@ async def fail(
                 audit.event("lock", connection, email=email, scope=key_scope, seconds=seconds)
             locked = max(locked, seconds)
     return locked
+
+
+async def spend(
+    gateway: Gateway, connection: HTTPConnection, scope: str, *, email: str | None
+) -> None:
+    """Count an attempt that costs something whatever its outcome (it sends mail).
+
+    A 429 if the account or the client is held back for `scope`; otherwise
+    the attempt is counted as a failure before the work is done, so nobody
+    can use the route to mail-bomb an address or load the service.
+    """
+    await check(gateway, connection, scope, email=email)
+    await fail(gateway, connection, scope, email=email)
 
 
 async def succeed(gateway: Gateway, scope: str, *, email: str) -> None:

@@ -42,28 +42,53 @@ async def test_reset_and_verification_mails_are_throttled_per_account(
     server_factory: Any,
 ) -> None:
     server: LiveServer = server_factory(**STRICT)
-    for path in ("/api/password/forgot", "/api/verify/resend"):
+    # Sign-up mails too: a link, or a notice to the address's owner.
+    for path, extra, answer in (
+        ("/api/password/forgot", {}, 202),
+        ("/api/verify/resend", {}, 202),
+        ("/api/signup", {"password": TEST_PASSWORD}, 201),
+    ):
         email = unique_email("mailbomb")
         statuses = []
         for _ in range(5):
             # A fresh address each time: the account counter alone must hold.
             async with client_from(server.url, loopback_address()) as http:
-                statuses.append((await http.post(path, json={"email": email})).status_code)
-        assert statuses[:4] == [202] * 4, (path, statuses)
+                response = await http.post(path, json={"email": email, **extra})
+                statuses.append(response.status_code)
+        assert statuses[:4] == [answer] * 4, (path, statuses)
         assert statuses[4] == 429, (path, statuses)
 
 
-async def test_password_change_guessing_is_throttled(server_factory: Any) -> None:
+async def test_sign_ups_from_one_client_are_throttled(server_factory: Any) -> None:
     server: LiveServer = server_factory(**STRICT)
     async with client_from(server.url, loopback_address()) as http:
-        await sign_in(http)
-        body = {"current_password": "not it", "new_password": "a new long password"}
         statuses = [
-            (await http.post("/api/password/change", json=body)).status_code for _ in range(5)
+            (
+                await http.post(
+                    "/api/signup", json={"email": unique_email(), "password": TEST_PASSWORD}
+                )
+            ).status_code
+            for _ in range(7)
         ]
+    assert statuses == [201] * 6 + [429]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [("POST", "/api/password/change", "new_password"), ("PATCH", "/api/me", "email")],
+)
+async def test_current_password_guessing_is_throttled(
+    server_factory: Any, method: str, path: str, field: str
+) -> None:
+    server: LiveServer = server_factory(**STRICT)
+    change = {"new_password": "a new long password", "email": unique_email("moved")}[field]
+    async with client_from(server.url, loopback_address()) as http:
+        await sign_in(http)
+        body = {"current_password": "not it", field: change}
+        statuses = [(await http.request(method, path, json=body)).status_code for _ in range(5)]
         assert statuses == [403, 403, 403, 403, 429]
-        right = {"current_password": TEST_PASSWORD, "new_password": "a new long password"}
-        assert (await http.post("/api/password/change", json=right)).status_code == 429
+        right = {"current_password": TEST_PASSWORD, field: change}
+        assert (await http.request(method, path, json=right)).status_code == 429
 
 
 async def test_audit_lines_hash_the_session_and_never_leak_secrets(

@@ -117,6 +117,9 @@ async def signup(body: Credentials, request: Request) -> Response:
     gateway = get_gateway(request)
     address = normalise_email(body.email)
     gateway.passwords.check(body.password)
+    # Every sign-up mails the address (a link, or a notice to its owner) and
+    # costs a password hash, so each one counts, per address and per client.
+    await throttle.spend(gateway, request, "signup", email=address)
     password_hash = await hash_password(body.password)
     role = gateway.settings.default_role
     async with gateway.engine.begin() as conn:
@@ -251,6 +254,8 @@ async def change_email(body: EmailChange, request: Request) -> Response:
     gateway = get_gateway(request)
     caller = await require_caller(gateway, request)
     address = normalise_email(body.email)
+    # Guessing the current password is throttled as for a password change.
+    await throttle.check(gateway, request, "password", email=caller.email)
     async with gateway.engine.connect() as conn:
         account = (await conn.execute(_LOOKUP, {"email": caller.email})).one_or_none()
     valid, _ = await verify_password(
@@ -258,12 +263,15 @@ async def change_email(body: EmailChange, request: Request) -> Response:
         None if account is None else account.password_hash,
     )
     if account is None or not valid:
+        await throttle.fail(gateway, request, "password", email=caller.email)
         raise ApiError(
             403,
             "wrong_password",
             "The current password is not correct",
             hint="Changing the e-mail address needs the current password.",
         )
+    # The link goes to an address of the caller's choosing: counted like a resend.
+    await throttle.spend(gateway, request, "verify", email=address)
     async with database_errors(), gateway.engine.begin() as conn:
         await conn.execute(_REQUEST_EMAIL_CHANGE, {"user_id": caller.user_id, "email": address})
     return reply(

@@ -110,12 +110,10 @@ async def _check_password(request: Request, password: str | None, stored: str) -
 async def queue_mail(request: Request, scope: str, statement: TextClause, address: str) -> None:
     """Throttle, then run `statement` to queue a mail to `address` (if it has an account).
 
-    Every such request mails someone, so each one counts against the
-    throttle as a failure: nobody can use these routes to mail-bomb.
+    Every such request mails someone, so each one is counted (throttle.spend).
     """
     gateway = get_gateway(request)
-    await throttle.check(gateway, request, scope, email=address)
-    await throttle.fail(gateway, request, scope, email=address)
+    await throttle.spend(gateway, request, scope, email=address)
     async with gateway.engine.begin() as conn:
         await conn.execute(statement, {"email": address})
 
