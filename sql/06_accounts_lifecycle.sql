@@ -298,7 +298,10 @@ AS $$
 $$;
 
 -- Redeem a token: single use, unexpired, of the right purpose, for an
--- enabled account. Internal: the two flows below are the only callers.
+-- enabled account. A reset link works only while the address it was sent
+-- to is still the account's: after a move to a new address (often because
+-- the old mailbox was lost), links in the old mailbox are dead. Internal:
+-- the two flows below are the only callers.
 CREATE OR REPLACE FUNCTION auth.consume_token(purpose text, token_hash bytea)
 RETURNS TABLE (user_id uuid, email text, password_hash text)
 LANGUAGE sql VOLATILE SECURITY DEFINER
@@ -312,6 +315,7 @@ AS $$
     AND t.expires_at > now()
     AND u.id = t.user_id
     AND NOT u.disabled
+    AND (t.purpose <> 'reset' OR lower(t.email::text) = lower(u.email::text))
   RETURNING t.user_id, t.email::text, t.password_hash
 $$;
 

@@ -232,6 +232,28 @@ async def test_email_change_to_a_taken_address_answers_alike_and_warns_its_owner
     assert (await http.get("/api/me")).json()["email"] == mover["email"]
 
 
+async def test_a_move_to_a_new_address_kills_reset_links_in_the_old_mailbox(
+    http: httpx.AsyncClient, smtp: SmtpServer, mailer: Mailer
+) -> None:
+    user = await sign_up_verified(http, smtp.inbox)
+    old = user["email"]
+    await http.post("/api/password/forgot", json={"email": old})
+    _, reset_token = link_in((await smtp.inbox.wait_for(old, 2))[1])
+    await log_in(http, old)
+    new = unique_email("fled")
+    body = {"email": new, "current_password": TEST_PASSWORD}
+    assert (await http.patch("/api/me", json=body)).status_code == 202
+    _, move_token = link_in((await smtp.inbox.wait_for(new))[0])
+    assert (await http.post("/api/verify", json={"token": move_token})).status_code == 200
+    # Whoever holds the old mailbox now cannot take the account back.
+    taken = await http.post(
+        "/api/password/reset", json={"token": reset_token, "password": "the old mailbox's"}
+    )
+    assert taken.status_code == 400, taken.text
+    assert taken.json()["code"] == "invalid_token"
+    assert (await log_in(http, new)).status_code == 200
+
+
 async def test_the_demo_serves_the_pages_the_links_open(client: httpx.AsyncClient) -> None:
     for path in ("/verify", "/reset"):
         page = await client.get(path)

@@ -3,7 +3,8 @@
 auth.verification_password(bytea) names the password a link needs, and
 auth.verify_email(bytea, text) redeems a link only with that password's
 hash; the one-argument verify_email(bytea), which asked nothing of whoever
-followed the link, is dropped by the file itself.
+followed the link, is dropped by the file itself. A reset link works only
+while the address it was mailed to is still the account's.
 
 Revision ID: 0007
 Revises: 0006
