@@ -214,6 +214,17 @@ class Settings(BaseSettings):
             raise ValueError("THROTTLE_*_FREE_FAILURES must be at least 1")
         if min(self.throttle_base_lock, self.throttle_window) < 1:
             raise ValueError("THROTTLE_BASE_LOCK and THROTTLE_WINDOW must be positive")
+        if (
+            self.cookie_secure is False
+            and urlsplit(self.public_url).scheme == "https"
+            and not self.demo_mode
+        ):
+            # Over HTTPS nothing needs a cookie without Secure, and one would
+            # also travel over plain HTTP to the same host, and lose __Host-.
+            raise ValueError(
+                "COOKIE_SECURE=false with an https PUBLIC_URL would send the session cookie"
+                " over plain HTTP too; unset COOKIE_SECURE (it follows PUBLIC_URL)"
+            )
         return self
 
     @property
