@@ -1,17 +1,19 @@
 """Brute-force throttling: failures counted per account and per client network in PostgreSQL.
 
-Every worker and host shares the counters (auth.throttle), and a failure is
-counted in a transaction of its own, so it sticks although the request that
-caused it fails. Back-off is exponential and capped: per account at a few
-minutes, so nobody can lock a victim out for long; per client network much
-longer, so the attacker's own address takes the weight. Thresholds are
+Every worker and host shares the counters (auth.throttle). An attempt is
+counted in before it is tried, so parallel requests cannot all slip past
+the allowance, and a failure is counted in a transaction of its own, so it
+sticks although the request that caused it fails. Back-off is exponential
+and capped: per account at a few minutes, so nobody can lock a victim out
+for long; per client network much longer, so the attacker's own address
+takes the weight. Thresholds are
 settings (THROTTLE_*, docs/security.md).
 
 Scopes name what is protected: "login", "verify" (e-mail verification),
 "reset" (password reset), "password" (the current password, to change it or
-the address), "signup". Each is counted
-twice: `<scope>:account` keyed by a hash of the e-mail address, and
-`<scope>:address` keyed by the client's IPv4 address or IPv6 /64.
+the address), "signup". Each is counted twice: `<scope>:account` keyed by a
+hash of the e-mail address, and `<scope>:address` keyed by the client's
+IPv4 address or IPv6 /64.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ import hashlib
 from ipaddress import IPv6Address, ip_address, ip_network
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from app import audit
 from app.errors import ApiError
 from app.gateway import Gateway
 
-_RETRY_AFTER = text("SELECT auth.throttle_retry_after(:scopes, :subjects)")
+_ATTEMPT = text("SELECT auth.throttle_attempt(:scopes, :subjects, :free, :window)")
+_RELEASE = text("SELECT auth.throttle_release(:scopes, :subjects)")
 _FAIL = text("SELECT auth.throttle_fail(:scope, :subject, :free, :base, :max, :window)")
 _CLEAR = text("SELECT auth.throttle_clear(:scope, :subject)")
 UNKNOWN_ADDRESS = "unknown"
@@ -79,60 +83,135 @@ def too_many(retry_after: int) -> ApiError:
     )
 
 
-async def check(
-    gateway: Gateway, connection: HTTPConnection, scope: str, *, email: str | None
-) -> None:
-    """Raise a 429 with Retry-After if the account or the client is held back for `scope`."""
-    keys = _subjects(scope, email, _client_host(connection))
-    async with gateway.engine.connect() as conn:
-        retry_after = int(
-            (
-                await conn.execute(
-                    _RETRY_AFTER,
-                    {"scopes": [k[0] for k in keys], "subjects": [k[1] for k in keys]},
-                )
-            ).scalar_one()
-        )
-    if retry_after > 0:
-        audit.event("throttled", connection, email=email, scope=scope, retry_after=retry_after)
-        raise too_many(retry_after)
+class Attempt:
+    """One attempt at a guarded door, counted in before it is tried.
 
-
-async def fail(
-    gateway: Gateway, connection: HTTPConnection, scope: str, *, email: str | None
-) -> int:
-    """Count a failure for the account and the client; the seconds either is now locked for.
-
-    Runs in its own transaction, committed before the caller answers.
+    `async with throttle.attempt(...) as attempt:` refuses with a 429 while
+    the account or the client is held back, and otherwise counts the
+    attempt in, so parallel requests see each other (sql/08_throttle_attempts.sql).
+    Inside the block, call `fail()` when the guess was wrong, or `succeed()`
+    after a sign-in; leaving the block any other way (a right answer, an
+    error) counts the attempt out as no failure.
     """
-    settings = gateway.settings
-    policy = {
-        "account": (settings.throttle_account_free_failures, settings.throttle_account_max_lock),
-        "address": (settings.throttle_address_free_failures, settings.throttle_address_max_lock),
-    }
-    locked = 0
-    async with gateway.engine.begin() as conn:
-        for key_scope, subject in _subjects(scope, email, _client_host(connection)):
-            free, maximum = policy[key_scope.rsplit(":", 1)[1]]
-            seconds = int(
+
+    def __init__(
+        self, gateway: Gateway, connection: HTTPConnection, scope: str, email: str | None
+    ) -> None:
+        self._gateway = gateway
+        self._connection = connection
+        self._scope = scope
+        self._email = email
+        self._keys = _subjects(scope, email, _client_host(connection))
+        self._open = False
+
+    def _policy(self, key_scope: str) -> tuple[int, int]:
+        """(free failures, longest lock) for a key: `<scope>:account` or `<scope>:address`."""
+        settings = self._gateway.settings
+        if key_scope.endswith(":account"):
+            return settings.throttle_account_free_failures, settings.throttle_account_max_lock
+        return settings.throttle_address_free_failures, settings.throttle_address_max_lock
+
+    async def __aenter__(self) -> Attempt:
+        settings = self._gateway.settings
+        async with self._gateway.engine.begin() as conn:
+            retry_after = int(
                 (
                     await conn.execute(
-                        _FAIL,
+                        _ATTEMPT,
                         {
-                            "scope": key_scope,
-                            "subject": subject,
-                            "free": free,
-                            "base": settings.throttle_base_lock,
-                            "max": maximum,
+                            "scopes": [k[0] for k in self._keys],
+                            "subjects": [k[1] for k in self._keys],
+                            "free": [self._policy(k[0])[0] for k in self._keys],
                             "window": settings.throttle_window,
                         },
                     )
                 ).scalar_one()
             )
-            if seconds > 0:
-                audit.event("lock", connection, email=email, scope=key_scope, seconds=seconds)
-            locked = max(locked, seconds)
-    return locked
+        if retry_after > 0:
+            audit.event(
+                "throttled",
+                self._connection,
+                email=self._email,
+                scope=self._scope,
+                retry_after=retry_after,
+            )
+            raise too_many(retry_after)
+        self._open = True
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._open:
+            await self._release()
+
+    async def fail(self) -> int:
+        """Count the attempt out as a failure; the seconds the account or client is now locked.
+
+        Committed before the caller answers, although the request fails.
+        """
+        self._open = False
+        settings = self._gateway.settings
+        locked = 0
+        async with self._gateway.engine.begin() as conn:
+            for key_scope, subject in self._keys:
+                free, maximum = self._policy(key_scope)
+                seconds = int(
+                    (
+                        await conn.execute(
+                            _FAIL,
+                            {
+                                "scope": key_scope,
+                                "subject": subject,
+                                "free": free,
+                                "base": settings.throttle_base_lock,
+                                "max": maximum,
+                                "window": settings.throttle_window,
+                            },
+                        )
+                    ).scalar_one()
+                )
+                if seconds > 0:
+                    audit.event(
+                        "lock",
+                        self._connection,
+                        email=self._email,
+                        scope=key_scope,
+                        seconds=seconds,
+                    )
+                locked = max(locked, seconds)
+        return locked
+
+    async def succeed(self) -> None:
+        """Count the attempt out, and forget the account's failures (after a sign-in).
+
+        The client's are kept: an attacker with one valid account must not
+        be able to clear the counter of the network they guess from.
+        """
+        self._open = False
+        async with self._gateway.engine.begin() as conn:
+            await self._count_out(conn)
+            if self._email is not None:
+                await conn.execute(
+                    _CLEAR,
+                    {"scope": f"{self._scope}:account", "subject": account_subject(self._email)},
+                )
+
+    async def _release(self) -> None:
+        self._open = False
+        async with self._gateway.engine.begin() as conn:
+            await self._count_out(conn)
+
+    async def _count_out(self, conn: AsyncConnection) -> None:
+        await conn.execute(
+            _RELEASE,
+            {"scopes": [k[0] for k in self._keys], "subjects": [k[1] for k in self._keys]},
+        )
+
+
+def attempt(
+    gateway: Gateway, connection: HTTPConnection, scope: str, *, email: str | None
+) -> Attempt:
+    """An attempt at `scope` for the account `email` (None: by client only); see Attempt."""
+    return Attempt(gateway, connection, scope, email)
 
 
 async def spend(
@@ -144,11 +223,5 @@ async def spend(
     the attempt is counted as a failure before the work is done, so nobody
     can use the route to mail-bomb an address or load the service.
     """
-    await check(gateway, connection, scope, email=email)
-    await fail(gateway, connection, scope, email=email)
-
-
-async def succeed(gateway: Gateway, scope: str, *, email: str) -> None:
-    """Forget the account's failures for `scope` (after a successful attempt)."""
-    async with gateway.engine.begin() as conn:
-        await conn.execute(_CLEAR, {"scope": f"{scope}:account", "subject": account_subject(email)})
+    async with attempt(gateway, connection, scope, email=email) as counted:
+        await counted.fail()

@@ -25,57 +25,8 @@ ALTER TABLE auth.throttle ENABLE ROW LEVEL SECURITY;
 -- The purge job looks for counters nobody has touched for a while.
 CREATE INDEX IF NOT EXISTS throttle_last_failure_idx ON auth.throttle (last_failure_at);
 
--- Seconds until every one of (scopes[i], subjects[i]) may try again; 0 when
--- none is locked. One call checks the account and the address together.
-CREATE OR REPLACE FUNCTION auth.throttle_retry_after(scopes text[], subjects text[])
-RETURNS integer
-LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  SELECT coalesce(max(ceil(extract(epoch FROM t.locked_until - now())))::integer, 0)
-  FROM unnest(scopes, subjects) AS k(scope, subject)
-  JOIN auth.throttle t ON t.scope = k.scope AND t.subject = k.subject
-  WHERE t.locked_until > now()
-$$;
-
--- Count one failure and return the seconds the subject is now locked for
--- (0 while under the allowance). Exponential back-off: the first failure
--- past `free_failures` locks for `base_seconds`, each further one doubles
--- it, never beyond `max_seconds`. A counter idle for `window_seconds` after
--- its last failure or the end of its lock, whichever is later, starts over.
-CREATE OR REPLACE FUNCTION auth.throttle_fail(
-  scope text, subject text,
-  free_failures integer, base_seconds integer, max_seconds integer, window_seconds integer)
-RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  counted integer;
-  until timestamptz;
-BEGIN
-  INSERT INTO auth.throttle AS t (scope, subject, failures, last_failure_at)
-  VALUES (throttle_fail.scope, throttle_fail.subject, 1, now())
-  ON CONFLICT ON CONSTRAINT throttle_pkey DO UPDATE SET
-    failures = CASE
-      WHEN greatest(t.last_failure_at, t.locked_until)
-           < now() - make_interval(secs => window_seconds) THEN 1
-      ELSE t.failures + 1 END,
-    last_failure_at = now()
-  RETURNING t.failures INTO counted;
-
-  IF counted > free_failures THEN
-    -- The exponent is capped so power() stays finite; 2^20 base units
-    -- already exceed any sane maximum.
-    until := now() + make_interval(secs => least(
-      max_seconds::double precision,
-      base_seconds * power(2, least(counted - free_failures - 1, 20))));
-  END IF;
-  UPDATE auth.throttle t SET locked_until = until
-  WHERE t.scope = throttle_fail.scope AND t.subject = throttle_fail.subject;
-  RETURN coalesce(ceil(extract(epoch FROM until - now()))::integer, 0);
-END
-$$;
+-- Counting an attempt and a failure (auth.throttle_attempt, _fail,
+-- _release) is in sql/08_throttle_attempts.sql.
 
 -- A successful sign-in forgets the account's failures. Address counters are
 -- left alone: an attacker with one valid account must not be able to reset
@@ -103,16 +54,12 @@ $$;
 
 REVOKE ALL ON auth.throttle FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-  auth.throttle_retry_after(text[], text[]),
-  auth.throttle_fail(text, text, integer, integer, integer, integer),
   auth.throttle_clear(text, text),
   auth.purge_throttle(integer)
 FROM PUBLIC;
 -- The service drives the counters as authenticator, before any SET ROLE; no
 -- request role may read, reset or inflate them.
 GRANT EXECUTE ON FUNCTION
-  auth.throttle_retry_after(text[], text[]),
-  auth.throttle_fail(text, text, integer, integer, integer, integer),
   auth.throttle_clear(text, text),
   auth.purge_throttle(integer)
 TO authenticator;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
@@ -199,3 +200,28 @@ async def test_quiet_counters_are_purged(
         "SELECT subject FROM auth.throttle WHERE subject = ANY($1::text[])", [quiet, recent]
     )
     assert [row["subject"] for row in left] == [recent]
+
+
+async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(
+    strict_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    # Twenty wrong passwords for one account at once, each from its own
+    # address so only the account counter can hold them. A check made before
+    # the guess and a failure counted after it would let all twenty through.
+    async with client_from(strict_server.url, loopback_address()) as http:
+        user = await sign_up(http)
+
+    async def guess() -> int:
+        async with client_from(strict_server.url, loopback_address()) as http:
+            return (await _login(http, user["email"], "wrong password")).status_code
+
+    statuses = await asyncio.gather(*(guess() for _ in range(20)))
+    # Three free failures, then the fourth starts the lock: four were tried.
+    assert sorted(statuses) == [401] * 4 + [429] * 16, statuses
+    row = await admin_db.fetchrow(
+        "SELECT failures, pending FROM auth.throttle"
+        " WHERE scope = 'login:account' AND subject = $1",
+        account_subject(user["email"]),
+    )
+    assert row is not None
+    assert (row["failures"], row["pending"]) == (4, 0)

@@ -159,32 +159,34 @@ async def login(body: Credentials, request: Request) -> Response:
         address = None
     # Throttled by account (as typed, if not even valid) and by client network.
     attempted = address or body.email[:320]
-    await throttle.check(gateway, request, "login", email=attempted)
-    account = None
-    if address is not None and len(body.password) <= gateway.passwords.max_length:
-        async with gateway.engine.connect() as conn:
-            account = (await conn.execute(_LOOKUP, {"email": address})).one_or_none()
-    valid, replacement = await verify_password(
-        body.password[: gateway.passwords.max_length],
-        None if account is None else account.password_hash,
-    )
-    if account is None or not valid:
-        # Counted and committed before the 401 goes out.
-        await throttle.fail(gateway, request, "login", email=attempted)
-        audit.event("login_failed", request, email=attempted, reason="invalid_credentials")
-        raise _INVALID_CREDENTIALS
-    if account.disabled:
-        audit.event("login_failed", request, user_id=account.user_id, reason="account_disabled")
-        raise ApiError(403, "account_disabled", "This account is disabled")
-    # Only after the password matched, so this answer reveals nothing new.
-    if gateway.settings.verified_email_required and not account.verified:
-        raise ApiError(
-            403,
-            "email_not_verified",
-            "This account's e-mail address is not verified yet",
-            hint="Follow the link in the verification mail, or ask for a new one with"
-            " POST /api/verify/resend.",
+    async with throttle.attempt(gateway, request, "login", email=attempted) as attempt:
+        account = None
+        if address is not None and len(body.password) <= gateway.passwords.max_length:
+            async with gateway.engine.connect() as conn:
+                account = (await conn.execute(_LOOKUP, {"email": address})).one_or_none()
+        valid, replacement = await verify_password(
+            body.password[: gateway.passwords.max_length],
+            None if account is None else account.password_hash,
         )
+        if account is None or not valid:
+            # Counted and committed before the 401 goes out.
+            await attempt.fail()
+            audit.event("login_failed", request, email=attempted, reason="invalid_credentials")
+            raise _INVALID_CREDENTIALS
+        # The password was right: the two refusals below are no failure.
+        if account.disabled:
+            audit.event("login_failed", request, user_id=account.user_id, reason="account_disabled")
+            raise ApiError(403, "account_disabled", "This account is disabled")
+        # Only after the password matched, so this answer reveals nothing new.
+        if gateway.settings.verified_email_required and not account.verified:
+            raise ApiError(
+                403,
+                "email_not_verified",
+                "This account's e-mail address is not verified yet",
+                hint="Follow the link in the verification mail, or ask for a new one with"
+                " POST /api/verify/resend.",
+            )
+        await attempt.succeed()
 
     presented = gateway.cookie.read(request)
     async with gateway.engine.begin() as conn:
@@ -203,7 +205,6 @@ async def login(body: Credentials, request: Request) -> Response:
             user_agent=user_agent(request),
         )
         user = (await conn.execute(_GET_USER, {"user_id": account.user_id})).one()
-    await throttle.succeed(gateway, "login", email=attempted)
     audit.event("login", request, user_id=account.user_id, session_id=issued.session_id)
     response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
     gateway.cookie.write(response, issued.secret, issued.expires_at)
@@ -255,21 +256,21 @@ async def change_email(body: EmailChange, request: Request) -> Response:
     caller = await require_caller(gateway, request)
     address = normalise_email(body.email)
     # Guessing the current password is throttled as for a password change.
-    await throttle.check(gateway, request, "password", email=caller.email)
-    async with gateway.engine.connect() as conn:
-        account = (await conn.execute(_LOOKUP, {"email": caller.email})).one_or_none()
-    valid, _ = await verify_password(
-        body.current_password[: gateway.passwords.max_length],
-        None if account is None else account.password_hash,
-    )
-    if account is None or not valid:
-        await throttle.fail(gateway, request, "password", email=caller.email)
-        raise ApiError(
-            403,
-            "wrong_password",
-            "The current password is not correct",
-            hint="Changing the e-mail address needs the current password.",
+    async with throttle.attempt(gateway, request, "password", email=caller.email) as attempt:
+        async with gateway.engine.connect() as conn:
+            account = (await conn.execute(_LOOKUP, {"email": caller.email})).one_or_none()
+        valid, _ = await verify_password(
+            body.current_password[: gateway.passwords.max_length],
+            None if account is None else account.password_hash,
         )
+        if account is None or not valid:
+            await attempt.fail()
+            raise ApiError(
+                403,
+                "wrong_password",
+                "The current password is not correct",
+                hint="Changing the e-mail address needs the current password.",
+            )
     # The link goes to an address of the caller's choosing: counted like a resend.
     await throttle.spend(gateway, request, "verify", email=address)
     async with database_errors(), gateway.engine.begin() as conn:

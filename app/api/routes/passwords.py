@@ -50,21 +50,21 @@ async def forgot(body: EmailBody, request: Request) -> Response:
 async def reset(body: PasswordReset, request: Request) -> Response:
     """Set a new password with the token from a reset link; every session of the user ends."""
     gateway = get_gateway(request)
-    await throttle.check(gateway, request, "reset", email=None)
-    hashed = parse_token(body.token)
-    if hashed is None:
-        await throttle.fail(gateway, request, "reset", email=None)
-        raise invalid_token()
-    gateway.passwords.check(body.password)
-    new_hash = await hash_password(body.password)
-    async with gateway.engine.begin() as conn:
-        user_id = (
-            await conn.execute(_RESET, {"token_hash": hashed, "new_hash": new_hash})
-        ).scalar()
-    if user_id is None:
-        await throttle.fail(gateway, request, "reset", email=None)
-        audit.event("password_reset_failed", request, reason="invalid_token")
-        raise invalid_token()
+    async with throttle.attempt(gateway, request, "reset", email=None) as attempt:
+        hashed = parse_token(body.token)
+        if hashed is None:
+            await attempt.fail()
+            raise invalid_token()
+        gateway.passwords.check(body.password)
+        new_hash = await hash_password(body.password)
+        async with gateway.engine.begin() as conn:
+            user_id = (
+                await conn.execute(_RESET, {"token_hash": hashed, "new_hash": new_hash})
+            ).scalar()
+        if user_id is None:
+            await attempt.fail()
+            audit.event("password_reset_failed", request, reason="invalid_token")
+            raise invalid_token()
     audit.event("password_reset", request, user_id=user_id)
     response = Response(status_code=204, headers={"Cache-Control": "no-store"})
     # Whoever follows the link starts signed out; any cookie they had is dead now.
@@ -77,27 +77,27 @@ async def change(body: PasswordChange, request: Request) -> Response:
     """Change the password: other sessions end, this one continues with a new secret."""
     gateway = get_gateway(request)
     caller = await require_caller(gateway, request)
-    await throttle.check(gateway, request, "password", email=caller.email)
-    async with gateway.engine.connect() as conn:
-        old_hash = (await conn.execute(_LOOKUP, {"email": caller.email})).scalar()
-    valid, _ = await verify_password(
-        body.current_password[: gateway.passwords.max_length], old_hash
-    )
-    if old_hash is None or not valid:
-        await throttle.fail(gateway, request, "password", email=caller.email)
-        audit.event(
-            "password_change_failed",
-            request,
-            user_id=caller.user_id,
-            session_id=caller.session_id,
-            reason="wrong_password",
+    async with throttle.attempt(gateway, request, "password", email=caller.email) as attempt:
+        async with gateway.engine.connect() as conn:
+            old_hash = (await conn.execute(_LOOKUP, {"email": caller.email})).scalar()
+        valid, _ = await verify_password(
+            body.current_password[: gateway.passwords.max_length], old_hash
         )
-        raise ApiError(
-            403,
-            "wrong_password",
-            "The current password is not correct",
-            hint="Enter the password you signed in with.",
-        )
+        if old_hash is None or not valid:
+            await attempt.fail()
+            audit.event(
+                "password_change_failed",
+                request,
+                user_id=caller.user_id,
+                session_id=caller.session_id,
+                reason="wrong_password",
+            )
+            raise ApiError(
+                403,
+                "wrong_password",
+                "The current password is not correct",
+                hint="Enter the password you signed in with.",
+            )
     gateway.passwords.check(body.new_password)
     new_hash = await hash_password(body.new_password)
     async with gateway.engine.begin() as conn:

@@ -56,34 +56,36 @@ async def verify(body: VerifyBody, request: Request) -> Response:
     new address (PATCH /api/me) needs only the token.
     """
     gateway = get_gateway(request)
-    await throttle.check(gateway, request, "verify", email=None)
-    hashed = parse_token(body.token)
-    if hashed is None:
-        await throttle.fail(gateway, request, "verify", email=None)
-        raise invalid_token()
-    async with gateway.engine.connect() as conn:
-        needed = (await conn.execute(_PASSWORD, {"token_hash": hashed})).one_or_none()
-    if needed is None:
-        await throttle.fail(gateway, request, "verify", email=None)
-        audit.event("verify_failed", request, reason="invalid_token")
-        raise invalid_token()
-    if needed.password_hash is not None:
-        await _check_password(request, body.password, needed.password_hash)
-    async with database_errors(), gateway.engine.begin() as conn:
-        row = (
-            await conn.execute(
-                _VERIFY, {"token_hash": hashed, "checked_hash": needed.password_hash}
-            )
-        ).one_or_none()
-    if row is None:
-        await throttle.fail(gateway, request, "verify", email=None)
-        audit.event("verify_failed", request, reason="invalid_token")
-        raise invalid_token()
+    async with throttle.attempt(gateway, request, "verify", email=None) as attempt:
+        hashed = parse_token(body.token)
+        if hashed is None:
+            await attempt.fail()
+            raise invalid_token()
+        async with gateway.engine.connect() as conn:
+            needed = (await conn.execute(_PASSWORD, {"token_hash": hashed})).one_or_none()
+        if needed is None:
+            await attempt.fail()
+            audit.event("verify_failed", request, reason="invalid_token")
+            raise invalid_token()
+        if needed.password_hash is not None:
+            await _check_password(request, attempt, body.password, needed.password_hash)
+        async with database_errors(), gateway.engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    _VERIFY, {"token_hash": hashed, "checked_hash": needed.password_hash}
+                )
+            ).one_or_none()
+        if row is None:
+            await attempt.fail()
+            audit.event("verify_failed", request, reason="invalid_token")
+            raise invalid_token()
     audit.event("verify", request, user_id=row.id)
     return reply(User.from_row(dict(row._mapping)).model_dump(mode="json"))
 
 
-async def _check_password(request: Request, password: str | None, stored: str) -> None:
+async def _check_password(
+    request: Request, attempt: throttle.Attempt, password: str | None, stored: str
+) -> None:
     """Raise unless `password` is the one whose hash a sign-up link carries."""
     gateway = get_gateway(request)
     if password is None:
@@ -95,7 +97,7 @@ async def _check_password(request: Request, password: str | None, stored: str) -
         )
     valid, _ = await verify_password(password[: gateway.passwords.max_length], stored)
     if not valid:
-        await throttle.fail(gateway, request, "verify", email=None)
+        await attempt.fail()
         audit.event("verify_failed", request, reason="wrong_password")
         raise ApiError(
             403,

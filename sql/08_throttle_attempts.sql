@@ -1,0 +1,140 @@
+-- 08_throttle_attempts.sql: counting attempts in the brute-force counters.
+--
+-- Runs as sessiongate_owner. The counters (auth.throttle) are in
+-- 07_hardening.sql; docs/security.md explains the thresholds.
+--
+-- An attempt is counted in before it is tried, and out when it is known to
+-- have failed (a failure) or not (released). Checking first and counting
+-- the failure afterwards would let parallel requests through: a password
+-- check takes tens of milliseconds, and every attempt sent in that time
+-- would pass the check before the first failure was counted, so whoever
+-- sent a hundred at once would get a hundred guesses for every lock that
+-- expired. Attempts under way are `pending`; they count against the
+-- allowance as if each were going to fail.
+
+-- Before revision 0009 the service checked the lock with this function,
+-- then tried, then counted the failure.
+DROP FUNCTION IF EXISTS auth.throttle_retry_after(text[], text[]);
+
+ALTER TABLE auth.throttle
+  ADD COLUMN IF NOT EXISTS pending integer NOT NULL DEFAULT 0 CHECK (pending >= 0);
+COMMENT ON COLUMN auth.throttle.pending IS
+  'Attempts under way: counted in by throttle_attempt, out by throttle_fail or throttle_release';
+
+-- Count in one attempt for every (scopes[i], subjects[i]), or refuse it:
+-- the seconds to wait, 0 when the attempt may go ahead (and is counted).
+-- Refused while a subject is locked, or while attempts already under way
+-- would use up what is left of its allowance (free_failures[i] failures,
+-- then one attempt per lock, exactly as attempts one after another would
+-- get); a refused attempt is not counted. A counter idle for
+-- `window_seconds` after its last failure or the end of its lock starts
+-- over, its pending count with it, so an attempt lost with its process
+-- (counted in, never out) is forgotten by then.
+CREATE OR REPLACE FUNCTION auth.throttle_attempt(
+  scopes text[], subjects text[], free_failures integer[], window_seconds integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  wait integer;
+BEGIN
+  INSERT INTO auth.throttle AS t (scope, subject, failures, last_failure_at)
+  SELECT k.scope, k.subject, 0, now()
+  FROM unnest(scopes, subjects) AS k(scope, subject)
+  ON CONFLICT ON CONSTRAINT throttle_pkey DO NOTHING;
+  -- Always in the same order, so two attempts never wait for each other
+  -- in a cycle; held until the transaction (this call) ends.
+  PERFORM 1 FROM auth.throttle t
+  JOIN unnest(scopes, subjects) AS k(scope, subject) ON t.scope = k.scope AND t.subject = k.subject
+  ORDER BY t.scope, t.subject
+  FOR UPDATE OF t;
+
+  UPDATE auth.throttle t SET failures = 0, pending = 0, locked_until = NULL
+  FROM unnest(scopes, subjects) AS k(scope, subject)
+  WHERE t.scope = k.scope AND t.subject = k.subject
+    AND greatest(t.last_failure_at, t.locked_until) < now() - make_interval(secs => window_seconds);
+
+  SELECT max(CASE
+               WHEN t.locked_until > now() THEN ceil(extract(epoch FROM t.locked_until - now()))
+               WHEN t.pending > 0 AND t.failures + t.pending > k.free THEN 1
+             END)::integer
+  INTO wait
+  FROM unnest(scopes, subjects, free_failures) AS k(scope, subject, free)
+  JOIN auth.throttle t ON t.scope = k.scope AND t.subject = k.subject;
+  IF wait IS NOT NULL THEN
+    RETURN wait;
+  END IF;
+
+  UPDATE auth.throttle t SET pending = t.pending + 1
+  FROM unnest(scopes, subjects) AS k(scope, subject)
+  WHERE t.scope = k.scope AND t.subject = k.subject;
+  RETURN 0;
+END
+$$;
+
+-- An attempt counted in that was not a failure (the password was right,
+-- the token was good): count it out.
+CREATE OR REPLACE FUNCTION auth.throttle_release(scopes text[], subjects text[])
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  UPDATE auth.throttle t SET pending = greatest(t.pending - 1, 0)
+  FROM unnest(scopes, subjects) AS k(scope, subject)
+  WHERE t.scope = k.scope AND t.subject = k.subject
+$$;
+
+-- An attempt counted in that failed: count it out as one failure, and
+-- return the seconds the subject is now locked for (0 while under the
+-- allowance). Exponential back-off: the first failure past
+-- `free_failures` locks for `base_seconds`, each further one doubles it,
+-- never beyond `max_seconds`. A counter idle for `window_seconds` after
+-- its last failure or the end of its lock, whichever is later, starts over.
+CREATE OR REPLACE FUNCTION auth.throttle_fail(
+  scope text, subject text,
+  free_failures integer, base_seconds integer, max_seconds integer, window_seconds integer)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  counted integer;
+  until timestamptz;
+BEGIN
+  INSERT INTO auth.throttle AS t (scope, subject, failures, last_failure_at)
+  VALUES (throttle_fail.scope, throttle_fail.subject, 1, now())
+  ON CONFLICT ON CONSTRAINT throttle_pkey DO UPDATE SET
+    failures = CASE
+      WHEN greatest(t.last_failure_at, t.locked_until)
+           < now() - make_interval(secs => window_seconds) THEN 1
+      ELSE t.failures + 1 END,
+    pending = greatest(t.pending - 1, 0),
+    last_failure_at = now()
+  RETURNING t.failures INTO counted;
+
+  IF counted > free_failures THEN
+    -- The exponent is capped so power() stays finite; 2^20 base units
+    -- already exceed any sane maximum.
+    until := now() + make_interval(secs => least(
+      max_seconds::double precision,
+      base_seconds * power(2, least(counted - free_failures - 1, 20))));
+  END IF;
+  UPDATE auth.throttle t SET locked_until = until
+  WHERE t.scope = throttle_fail.scope AND t.subject = throttle_fail.subject;
+  RETURN coalesce(ceil(extract(epoch FROM until - now()))::integer, 0);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+  auth.throttle_attempt(text[], text[], integer[], integer),
+  auth.throttle_release(text[], text[]),
+  auth.throttle_fail(text, text, integer, integer, integer, integer)
+FROM PUBLIC;
+-- The service drives the counters as authenticator, before any SET ROLE; no
+-- request role may read, reset or inflate them.
+GRANT EXECUTE ON FUNCTION
+  auth.throttle_attempt(text[], text[], integer[], integer),
+  auth.throttle_release(text[], text[]),
+  auth.throttle_fail(text, text, integer, integer, integer, integer)
+TO authenticator;
