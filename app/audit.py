@@ -20,6 +20,8 @@ from uuid import UUID
 import orjson
 from starlette.requests import HTTPConnection
 
+from app.addresses import address_key
+
 log = logging.getLogger("sessiongate.audit")
 # Audit lines are INFO; they must not vanish because LOG_LEVEL=warning is set
 # for the rest of the service. Route or silence this logger explicitly instead.
@@ -37,10 +39,10 @@ def session_ref(session_id: UUID | str | None) -> str | None:
 
 
 def account_ref(email: str | None) -> str | None:
-    """A reference to an e-mail address as typed (normalised, hashed)."""
+    """A reference to an e-mail address as typed (folded and hashed, as the throttle keys it)."""
     if email is None:
         return None
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:REF_LENGTH]
+    return address_key(email)[:REF_LENGTH]
 
 
 def _client(connection: HTTPConnection | None) -> dict[str, Any]:

@@ -11,14 +11,13 @@ settings (THROTTLE_*, docs/security.md).
 
 Scopes name what is protected: "login", "verify" (e-mail verification),
 "reset" (password reset), "password" (the current password, to change it or
-the address), "signup". Each is counted twice: `<scope>:account` keyed by a
-hash of the e-mail address, and `<scope>:address` keyed by the client's
-IPv4 address or IPv6 /64.
+the address), "signup". Each is counted twice: `<scope>:account` keyed by
+app.addresses.address_key (a hash of the e-mail address), and
+`<scope>:address` keyed by the client's IPv4 address or IPv6 /64.
 """
 
 from __future__ import annotations
 
-import hashlib
 from ipaddress import IPv6Address, ip_address, ip_network
 
 from sqlalchemy import text
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from app import audit
+from app.addresses import address_key
 from app.errors import ApiError
 from app.gateway import Gateway
 
@@ -34,11 +34,6 @@ _RELEASE = text("SELECT auth.throttle_release(:scopes, :subjects)")
 _FAIL = text("SELECT auth.throttle_fail(:scope, :subject, :free, :base, :max, :window)")
 _CLEAR = text("SELECT auth.throttle_clear(:scope, :subject)")
 UNKNOWN_ADDRESS = "unknown"
-
-
-def account_subject(email: str) -> str:
-    """The counter key for an e-mail address: sha256 hex of its trimmed, lower-cased form."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def address_subject(host: str | None) -> str:
@@ -63,7 +58,7 @@ def address_subject(host: str | None) -> str:
 def _subjects(scope: str, email: str | None, host: str | None) -> list[tuple[str, str]]:
     keys = [(f"{scope}:address", address_subject(host))]
     if email is not None:
-        keys.append((f"{scope}:account", account_subject(email)))
+        keys.append((f"{scope}:account", address_key(email)))
     return keys
 
 
@@ -192,7 +187,7 @@ class Attempt:
             if self._email is not None:
                 await conn.execute(
                     _CLEAR,
-                    {"scope": f"{self._scope}:account", "subject": account_subject(self._email)},
+                    {"scope": f"{self._scope}:account", "subject": address_key(self._email)},
                 )
 
     async def _release(self) -> None:

@@ -9,7 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from app.throttle import account_subject, address_subject
+from app.addresses import address_key
+from app.throttle import address_subject
 from tests.conftest import TEST_PASSWORD, LiveServer, sign_up, unique_email
 from tests.security.conftest import client_from, loopback_address
 
@@ -53,7 +54,7 @@ async def test_failures_lock_the_account_with_retry_after(
     row = await admin_db.fetchrow(
         "SELECT failures, locked_until > now() AS locked FROM auth.throttle"
         " WHERE scope = 'login:account' AND subject = $1",
-        account_subject(user["email"]),
+        address_key(user["email"]),
     )
     assert row is not None
     assert row["failures"] == 4
@@ -72,12 +73,12 @@ async def test_lock_ends_and_success_forgets_the_account_failures(
         await admin_db.execute(
             "UPDATE auth.throttle SET locked_until = now() - interval '1 second'"
             " WHERE subject = $1",
-            account_subject(user["email"]),
+            address_key(user["email"]),
         )
         assert (await _login(http, user["email"], TEST_PASSWORD)).status_code == 200
     remaining = await admin_db.fetchval(
         "SELECT count(*) FROM auth.throttle WHERE scope = 'login:account' AND subject = $1",
-        account_subject(user["email"]),
+        address_key(user["email"]),
     )
     assert remaining == 0
 
@@ -121,7 +122,7 @@ async def test_every_worker_sees_the_same_counters(server_factory: Any) -> None:
 async def test_victim_lockout_is_capped(authenticator_db: asyncpg.Connection) -> None:
     # A botnet failing for the victim from everywhere: the back-off doubles,
     # but never beyond the account maximum (here 300 s, the default).
-    subject = account_subject(unique_email("victim"))
+    subject = address_key(unique_email("victim"))
     locks = [
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -139,7 +140,7 @@ async def test_victim_lockout_is_capped(authenticator_db: asyncpg.Connection) ->
 async def test_old_failures_are_forgotten(
     authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
-    subject = account_subject(unique_email())
+    subject = address_key(unique_email())
     for _ in range(5):
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -186,7 +187,7 @@ def test_ipv6_clients_are_counted_per_64() -> None:
 async def test_quiet_counters_are_purged(
     authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
 ) -> None:
-    quiet, recent = account_subject(unique_email()), account_subject(unique_email())
+    quiet, recent = address_key(unique_email()), address_key(unique_email())
     for subject in (quiet, recent):
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -221,7 +222,28 @@ async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(
     row = await admin_db.fetchrow(
         "SELECT failures, pending FROM auth.throttle"
         " WHERE scope = 'login:account' AND subject = $1",
-        account_subject(user["email"]),
+        address_key(user["email"]),
     )
     assert row is not None
     assert (row["failures"], row["pending"]) == (4, 0)
+
+
+async def test_every_spelling_the_database_matches_shares_the_account_counter(
+    strict_server: LiveServer,
+) -> None:
+    async with client_from(strict_server.url, loopback_address()) as http:
+        email = (await sign_up(http, unique_email("victim")))["email"]
+    # glibc's lower() (this database's C.UTF-8) folds "İ" to "i"; Python's
+    # str.lower() makes it "i" and a combining dot, another key.
+    variant = email.replace("i", "İ", 1)
+    assert variant != email
+    async with client_from(strict_server.url, loopback_address()) as http:
+        # The premise: PostgreSQL finds the account under that spelling too.
+        assert (await _login(http, variant, TEST_PASSWORD)).status_code == 200
+    for _ in range(4):
+        async with client_from(strict_server.url, loopback_address()) as http:
+            assert (await _login(http, email, "wrong password")).status_code == 401
+    # The lock the four failures started holds for the other spelling too.
+    async with client_from(strict_server.url, loopback_address()) as http:
+        assert (await _login(http, variant, "wrong password")).status_code == 429
+    assert address_key(variant) == address_key(email.upper())
