@@ -66,11 +66,11 @@ async def ensure_database(admin_url: str) -> None:
 def _server_settings(settings: Settings) -> dict[str, str]:
     return {
         "application_name": "sessiongate",
-        # Read by auth.authenticate(); set once per connection, so the
-        # anonymous role is configurable at no per-request cost.
+        # auth.authenticate()'s fallbacks for a caller that does not pass
+        # them (SQL an operator runs on the service's connections). The
+        # service passes both as arguments: any SQL on the connection could
+        # overwrite a setting (sql/04_authenticate.sql).
         "sessiongate.anonymous_role": settings.anonymous_role,
-        # Tells auth.authenticate() this is a pooled sessiongate
-        # connection, where a leftover session-level role is a leak.
         "sessiongate.pooled": "on",
     }
 

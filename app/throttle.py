@@ -96,7 +96,9 @@ class Attempt:
         self._connection = connection
         self._scope = scope
         self._email = email
-        self._keys = _subjects(scope, email, _client_host(connection))
+        # Sorted as the SQL functions lock them, so that fail(), which writes
+        # one counter after the other, takes its row locks in the same order.
+        self._keys = sorted(_subjects(scope, email, _client_host(connection)))
         self._open = False
 
     def _policy(self, key_scope: str) -> tuple[int, int]:

@@ -322,19 +322,21 @@ $$;
 -- The password whoever follows a verification link must type, as its
 -- hash: one row for a live link, NULL in it when none is needed, no row for
 -- a bad link. A link that carries a sign-up's password installs it, and a
--- link for an account not yet verified confirms the password it already
--- has; either way, following it must prove knowing that password, or
--- signing up somebody else's address (before them, or again while they
--- wait for their mail) would hand their account to whoever chose it. A
--- link that moves a verified account to a new address asks for nothing:
--- its current password was checked when the move was asked for.
+-- link to the address of an account not yet verified confirms the
+-- password the account already has; either way, following it must prove
+-- knowing that password, or signing up somebody else's address (before
+-- them, or again while they wait for their mail) would hand their account
+-- to whoever chose it. A link that moves an account to a new address asks
+-- for nothing: its current password was checked when the move was asked
+-- for.
 CREATE OR REPLACE FUNCTION auth.verification_password(token_hash bytea)
 RETURNS TABLE (password_hash text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE WHEN t.password_hash IS NOT NULL THEN t.password_hash
-              WHEN NOT u.verified THEN u.password_hash
+              WHEN NOT u.verified AND lower(t.email::text) = lower(u.email::text)
+                THEN u.password_hash
          END
   FROM auth.tokens t
   JOIN auth.users u ON u.id = t.user_id
@@ -396,7 +398,9 @@ BEGIN
   END IF;
   UPDATE auth.users u
   SET password_hash = reset_password.new_hash,
-      verified = u.verified OR lower(u.email::text) = lower(used.email)
+      -- consume_token() redeems a reset link only for the account's own
+      -- address, which the mail has now reached.
+      verified = true
   WHERE u.id = used.user_id;
   PERFORM auth.invalidate_tokens(used.user_id, 'reset');
   PERFORM auth.revoke_user_sessions(used.user_id);

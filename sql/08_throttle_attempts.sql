@@ -29,7 +29,13 @@ COMMENT ON COLUMN auth.throttle.pending IS
 -- get); a refused attempt is not counted. A counter idle for
 -- `window_seconds` after its last failure or the end of its lock starts
 -- over, its pending count with it, so an attempt lost with its process
--- (counted in, never out) is forgotten by then.
+-- (counted in, never out) is forgotten by then; starting over restarts the
+-- window, as a new counter's does, so the attempts that follow see each
+-- other again.
+--
+-- Every function here that writes more than one counter locks them first,
+-- sorted by (scope, subject), so no two attempts ever wait for each other
+-- in a cycle.
 CREATE OR REPLACE FUNCTION auth.throttle_attempt(
   scopes text[], subjects text[], free_failures integer[], window_seconds integer)
 RETURNS integer
@@ -43,14 +49,13 @@ BEGIN
   SELECT k.scope, k.subject, 0, now()
   FROM unnest(scopes, subjects) AS k(scope, subject)
   ON CONFLICT ON CONSTRAINT throttle_pkey DO NOTHING;
-  -- Always in the same order, so two attempts never wait for each other
-  -- in a cycle; held until the transaction (this call) ends.
+  -- Held until the transaction (this call) ends.
   PERFORM 1 FROM auth.throttle t
   JOIN unnest(scopes, subjects) AS k(scope, subject) ON t.scope = k.scope AND t.subject = k.subject
   ORDER BY t.scope, t.subject
   FOR UPDATE OF t;
 
-  UPDATE auth.throttle t SET failures = 0, pending = 0, locked_until = NULL
+  UPDATE auth.throttle t SET failures = 0, pending = 0, locked_until = NULL, last_failure_at = now()
   FROM unnest(scopes, subjects) AS k(scope, subject)
   WHERE t.scope = k.scope AND t.subject = k.subject
     AND greatest(t.last_failure_at, t.locked_until) < now() - make_interval(secs => window_seconds);
@@ -77,12 +82,18 @@ $$;
 -- the token was good): count it out.
 CREATE OR REPLACE FUNCTION auth.throttle_release(scopes text[], subjects text[])
 RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+BEGIN
+  PERFORM 1 FROM auth.throttle t
+  JOIN unnest(scopes, subjects) AS k(scope, subject) ON t.scope = k.scope AND t.subject = k.subject
+  ORDER BY t.scope, t.subject
+  FOR UPDATE OF t;
   UPDATE auth.throttle t SET pending = greatest(t.pending - 1, 0)
   FROM unnest(scopes, subjects) AS k(scope, subject)
-  WHERE t.scope = k.scope AND t.subject = k.subject
+  WHERE t.scope = k.scope AND t.subject = k.subject;
+END
 $$;
 
 -- An attempt counted in that failed: count it out as one failure, and

@@ -116,6 +116,24 @@ async def test_a_link_that_carries_a_password_always_asks_for_it(tx: asyncpg.Con
     assert await tx.fetchval(stored, email) == other_hash
 
 
+async def test_a_link_to_a_new_address_needs_no_password(tx: asyncpg.Connection) -> None:
+    # Also for an account not yet verified (REQUIRE_VERIFIED_EMAIL off lets
+    # it sign in): the move was asked for with the current password.
+    email = unique_email("unverified-mover")
+    assert await tx.fetchval("SELECT auth.sign_up($1, $2)", email, _HASH) is True
+    user_id = await tx.fetchval("SELECT id FROM auth.find_user($1)", email)
+    digest = hashlib.sha256(secrets.token_bytes(32)).digest()
+    new = unique_email("moved")
+    assert (
+        await tx.fetchval("SELECT auth.mint_token($1, 'verify', $2, $3, 60)", user_id, digest, new)
+        == new
+    )
+    needed = await tx.fetch("SELECT password_hash FROM auth.verification_password($1)", digest)
+    assert [r["password_hash"] for r in needed] == [None]
+    moved = await tx.fetch("SELECT * FROM auth.verify_email($1, NULL)", digest)
+    assert [(r["email"], r["verified"]) for r in moved] == [(new, True)]
+
+
 async def test_every_request_writes_one_outbox_row_naming_no_secret(
     admin_db: asyncpg.Connection,
 ) -> None:

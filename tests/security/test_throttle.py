@@ -247,3 +247,51 @@ async def test_every_spelling_the_database_matches_shares_the_account_counter(
     async with client_from(strict_server.url, loopback_address()) as http:
         assert (await _login(http, variant, "wrong password")).status_code == 429
     assert address_key(variant) == address_key(email.upper())
+
+
+async def test_a_counter_that_starts_over_still_counts_parallel_guesses(
+    strict_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    async with client_from(strict_server.url, loopback_address()) as http:
+        user = await sign_up(http)
+        assert (await _login(http, user["email"], "wrong password")).status_code == 401
+    # The failure is older than the window: the next attempt starts over.
+    await admin_db.execute(
+        "UPDATE auth.throttle SET last_failure_at = now() - interval '1 hour'"
+        " WHERE scope = 'login:account' AND subject = $1",
+        address_key(user["email"]),
+    )
+
+    async def guess() -> int:
+        async with client_from(strict_server.url, loopback_address()) as http:
+            return (await _login(http, user["email"], "wrong password")).status_code
+
+    statuses = await asyncio.gather(*(guess() for _ in range(20)))
+    assert sorted(statuses) == [401] * 4 + [429] * 16, statuses
+
+
+async def test_parallel_guesses_from_one_client_all_get_an_answer(
+    strict_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    # One account and one address: every attempt locks both counters, and
+    # counting a failure out writes both; nothing may wait in a cycle.
+    address = loopback_address()
+    async with client_from(strict_server.url, address) as http:
+        user = await sign_up(http)
+
+        async def guess() -> int:
+            return (await _login(http, user["email"], "wrong password")).status_code
+
+        statuses = await asyncio.gather(*(guess() for _ in range(12)))
+    assert sorted(statuses) == [401] * 4 + [429] * 8, statuses
+    pending = await admin_db.fetch(
+        "SELECT scope, pending FROM auth.throttle WHERE subject IN ($1, $2)",
+        address_key(user["email"]),
+        address,
+    )
+    assert {row["scope"]: row["pending"] for row in pending} == {
+        "login:account": 0,
+        "login:address": 0,
+        "signup:account": 0,
+        "signup:address": 0,
+    }

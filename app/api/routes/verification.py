@@ -103,9 +103,9 @@ async def _check_password(
             403,
             "wrong_password",
             "This is not the password this sign-up was made with",
-            hint="Each sign-up's link takes the password of that sign-up. If you did not"
-            " sign up again, use the link from your own sign-up, or ask for a new one"
-            " (POST /api/verify/resend), which takes the account's current password.",
+            hint="A link takes the password of the sign-up that sent it. If you did not"
+            " send it, ignore it; to get into the account, reset its password"
+            " (POST /api/password/forgot), which also confirms the address.",
         )
 
 
