@@ -133,25 +133,41 @@ async def test_demo_page_end_to_end_and_cross_origin_attack(
     assert "sessiongate" not in await page.evaluate("document.cookie")
 
 
-async def test_a_sign_up_link_asks_for_that_sign_ups_password(
-    browser_context: Any, live_server: LiveServer, admin_db: asyncpg.Connection
-) -> None:
-    email = unique_email("link")
+async def _signed_up_with_link(
+    live_server: LiveServer, admin_db: asyncpg.Connection, purpose: str
+) -> tuple[str, Any, str]:
+    """A new account (email, id) and a `purpose` link's token, as the mailer
+    would mint it (no mailer runs beside this server)."""
+    email = unique_email(purpose)
     async with make_client(live_server.url) as http:
         body = {"email": email, "password": TEST_PASSWORD}
         assert (await http.post("/api/signup", json=body)).status_code == 201
     user_id = await admin_db.fetchval("SELECT id FROM auth.users WHERE email = $1", email)
-    # The link the mailer would send (no mailer runs beside this server).
     token, hashed = new_token()
     minted = await admin_db.fetchval(
-        "SELECT auth.mint_token($1, 'verify', $2, NULL, 600)", user_id, hashed
+        "SELECT auth.mint_token($1, $2, $3, NULL, 600)", user_id, purpose, hashed
     )
     assert minted == email
+    return email, user_id, token
 
+
+async def _open_link(
+    browser_context: Any, live_server: LiveServer, purpose: str, token: str
+) -> tuple[Any, list[str]]:
+    """The page a `purpose` link opens (/verify, /reset), and the list its
+    script errors are collected in."""
     page = await browser_context.new_page()
     script_errors: list[str] = []
     page.on("pageerror", lambda error: script_errors.append(str(error)))
-    await page.goto(f"{live_server.url}/verify#token={token}")
+    await page.goto(f"{live_server.url}/{purpose}#token={token}")
+    return page, script_errors
+
+
+async def test_a_sign_up_link_asks_for_that_sign_ups_password(
+    browser_context: Any, live_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    _, user_id, token = await _signed_up_with_link(live_server, admin_db, "verify")
+    page, script_errors = await _open_link(browser_context, live_server, "verify", token)
     await page.wait_for_selector("#verify-form:not([hidden])")
     await page.fill("#verify-password", "not the password at all")
     await page.click("#verify-form button")
@@ -170,24 +186,15 @@ async def test_a_sign_up_link_asks_for_that_sign_ups_password(
 async def test_a_reset_link_sets_the_new_password(
     browser_context: Any, live_server: LiveServer, admin_db: asyncpg.Connection
 ) -> None:
-    email = unique_email("reset")
-    async with make_client(live_server.url) as http:
-        body = {"email": email, "password": TEST_PASSWORD}
-        assert (await http.post("/api/signup", json=body)).status_code == 201
-    user_id = await admin_db.fetchval("SELECT id FROM auth.users WHERE email = $1", email)
-    token, hashed = new_token()
-    await admin_db.fetchval("SELECT auth.mint_token($1, 'reset', $2, NULL, 600)", user_id, hashed)
-
-    page = await browser_context.new_page()
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    await page.goto(f"{live_server.url}/reset#token={token}")
+    email, _, token = await _signed_up_with_link(live_server, admin_db, "reset")
+    page, script_errors = await _open_link(browser_context, live_server, "reset", token)
     await page.wait_for_selector("#reset-form:not([hidden])")
     assert await page.is_hidden("#verify-form")
     await page.fill("#password", "a brand new password")
     await page.click("#reset-form button")
     await page.wait_for_selector("#status:has-text('Your password is set')")
     assert script_errors == []
+    body = {"email": email, "password": TEST_PASSWORD}
     async with make_client(live_server.url) as http:
         old = await http.post("/api/login", json=body)
         new = await http.post("/api/login", json={**body, "password": "a brand new password"})
