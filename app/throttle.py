@@ -18,6 +18,7 @@ app.addresses.address_key (a hash of the e-mail address), and
 
 from __future__ import annotations
 
+import logging
 from ipaddress import IPv6Address, ip_address, ip_network
 
 from sqlalchemy import text
@@ -34,6 +35,7 @@ _RELEASE = text("SELECT auth.throttle_release(:scopes, :subjects)")
 _FAIL = text("SELECT auth.throttle_fail(:scope, :subject, :free, :base, :max, :window)")
 _CLEAR = text("SELECT auth.throttle_clear(:scope, :subject)")
 UNKNOWN_ADDRESS = "unknown"
+log = logging.getLogger(__name__)
 
 
 def address_subject(host: str | None) -> str:
@@ -137,15 +139,22 @@ class Attempt:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._open:
+        if not self._open:
+            return
+        try:
             await self._release()
+        except Exception:
+            # The request's own answer stands; the count left behind is
+            # forgotten with the counter (THROTTLE_WINDOW).
+            log.warning("counting a throttled attempt out failed", exc_info=True)
 
     async def fail(self) -> int:
         """Count the attempt out as a failure; the seconds the account or client is now locked.
 
         Committed before the caller answers, although the request fails.
+        Until it is, the attempt stays open, so an error here still counts
+        it out (as no failure) when the block ends.
         """
-        self._open = False
         settings = self._gateway.settings
         locked = 0
         async with self._gateway.engine.begin() as conn:
@@ -175,6 +184,7 @@ class Attempt:
                         seconds=seconds,
                     )
                 locked = max(locked, seconds)
+        self._open = False
         return locked
 
     async def succeed(self) -> None:
@@ -183,7 +193,6 @@ class Attempt:
         The client's are kept: an attacker with one valid account must not
         be able to clear the counter of the network they guess from.
         """
-        self._open = False
         async with self._gateway.engine.begin() as conn:
             await self._count_out(conn)
             if self._email is not None:
@@ -191,11 +200,12 @@ class Attempt:
                     _CLEAR,
                     {"scope": f"{self._scope}:account", "subject": address_key(self._email)},
                 )
+        self._open = False
 
     async def _release(self) -> None:
-        self._open = False
         async with self._gateway.engine.begin() as conn:
             await self._count_out(conn)
+        self._open = False
 
     async def _count_out(self, conn: AsyncConnection) -> None:
         await conn.execute(

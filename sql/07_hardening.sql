@@ -25,44 +25,10 @@ ALTER TABLE auth.throttle ENABLE ROW LEVEL SECURITY;
 -- The purge job looks for counters nobody has touched for a while.
 CREATE INDEX IF NOT EXISTS throttle_last_failure_idx ON auth.throttle (last_failure_at);
 
--- Counting an attempt and a failure (auth.throttle_attempt, _fail,
--- _release) is in sql/08_throttle_attempts.sql.
-
--- A successful sign-in forgets the account's failures. Address counters are
--- left alone: an attacker with one valid account must not be able to reset
--- the counter of the address they are guessing other passwords from.
-CREATE OR REPLACE FUNCTION auth.throttle_clear(scope text, subject text)
-RETURNS void
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  DELETE FROM auth.throttle t WHERE t.scope = throttle_clear.scope AND t.subject = throttle_clear.subject
-$$;
-
--- Delete counters that have been quiet for `idle_seconds` (the purge job).
-CREATE OR REPLACE FUNCTION auth.purge_throttle(idle_seconds integer DEFAULT 86400)
-RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-  WITH gone AS (
-    DELETE FROM auth.throttle t
-    WHERE greatest(t.last_failure_at, t.locked_until) < now() - make_interval(secs => idle_seconds)
-    RETURNING 1)
-  SELECT count(*)::integer FROM gone
-$$;
+-- Every function on the counters (counting attempts and failures,
+-- clearing, purging) is in sql/08_throttle_attempts.sql.
 
 REVOKE ALL ON auth.throttle FROM PUBLIC;
-REVOKE ALL ON FUNCTION
-  auth.throttle_clear(text, text),
-  auth.purge_throttle(integer)
-FROM PUBLIC;
--- The service drives the counters as authenticator, before any SET ROLE; no
--- request role may read, reset or inflate them.
-GRANT EXECUTE ON FUNCTION
-  auth.throttle_clear(text, text),
-  auth.purge_throttle(integer)
-TO authenticator;
 
 -- Per-role time limits. Each request's transaction sets its role's (role
 -- settings alone apply only at login, never on SET ROLE): the data API from

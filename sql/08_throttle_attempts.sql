@@ -1,6 +1,6 @@
--- 08_throttle_attempts.sql: counting attempts in the brute-force counters.
+-- 08_throttle_attempts.sql: every function on the brute-force counters.
 --
--- Runs as sessiongate_owner. The counters (auth.throttle) are in
+-- Runs as sessiongate_owner. The counters' table (auth.throttle) is in
 -- 07_hardening.sql; docs/security.md explains the thresholds.
 --
 -- An attempt is counted in before it is tried, and out when it is known to
@@ -33,9 +33,9 @@ COMMENT ON COLUMN auth.throttle.pending IS
 -- window, as a new counter's does, so the attempts that follow see each
 -- other again.
 --
--- Every function here that writes more than one counter locks them first,
--- sorted by (scope, subject), so no two attempts ever wait for each other
--- in a cycle.
+-- Every function here that writes more than one counter locks them in
+-- (scope, subject) order, and the purge skips locked rows, so no two
+-- callers ever wait for each other in a cycle.
 CREATE OR REPLACE FUNCTION auth.throttle_attempt(
   scopes text[], subjects text[], free_failures integer[], window_seconds integer)
 RETURNS integer
@@ -45,15 +45,16 @@ AS $$
 DECLARE
   wait integer;
 BEGIN
+  -- A live row per key, locked until this call ends. An upsert rather than
+  -- INSERT ... DO NOTHING and SELECT ... FOR UPDATE: a row deleted (a
+  -- sign-in clearing it, the purge) while this waited for it would be
+  -- skipped by FOR UPDATE, and the attempt would go uncounted; the upsert
+  -- inserts a new one instead.
   INSERT INTO auth.throttle AS t (scope, subject, failures, last_failure_at)
   SELECT k.scope, k.subject, 0, now()
   FROM unnest(scopes, subjects) AS k(scope, subject)
-  ON CONFLICT ON CONSTRAINT throttle_pkey DO NOTHING;
-  -- Held until the transaction (this call) ends.
-  PERFORM 1 FROM auth.throttle t
-  JOIN unnest(scopes, subjects) AS k(scope, subject) ON t.scope = k.scope AND t.subject = k.subject
-  ORDER BY t.scope, t.subject
-  FOR UPDATE OF t;
+  ORDER BY k.scope, k.subject
+  ON CONFLICT ON CONSTRAINT throttle_pkey DO UPDATE SET pending = t.pending;
 
   UPDATE auth.throttle t SET failures = 0, pending = 0, locked_until = NULL, last_failure_at = now()
   FROM unnest(scopes, subjects) AS k(scope, subject)
@@ -137,15 +138,54 @@ BEGIN
 END
 $$;
 
+-- A successful sign-in forgets the account's failures. Address counters are
+-- left alone: an attacker with one valid account must not be able to reset
+-- the counter of the address they are guessing other passwords from. The
+-- row goes only if no other attempt is under way on it; otherwise it keeps
+-- their pending count, so each still counts out against its own.
+CREATE OR REPLACE FUNCTION auth.throttle_clear(scope text, subject text)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  UPDATE auth.throttle t SET failures = 0, locked_until = NULL
+  WHERE t.scope = throttle_clear.scope AND t.subject = throttle_clear.subject AND t.pending > 0;
+  DELETE FROM auth.throttle t
+  WHERE t.scope = throttle_clear.scope AND t.subject = throttle_clear.subject AND t.pending = 0;
+$$;
+
+-- Delete counters that have been quiet for `idle_seconds` (the purge job).
+-- Rows an attempt holds are skipped (the next purge gets them), so the
+-- purge never waits for an attempt, nor an attempt for the purge.
+CREATE OR REPLACE FUNCTION auth.purge_throttle(idle_seconds integer DEFAULT 86400)
+RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH quiet AS (
+    SELECT t.scope, t.subject FROM auth.throttle t
+    WHERE greatest(t.last_failure_at, t.locked_until) < now() - make_interval(secs => idle_seconds)
+    FOR UPDATE SKIP LOCKED),
+  gone AS (
+    DELETE FROM auth.throttle t USING quiet q
+    WHERE t.scope = q.scope AND t.subject = q.subject
+    RETURNING 1)
+  SELECT count(*)::integer FROM gone
+$$;
+
 REVOKE ALL ON FUNCTION
   auth.throttle_attempt(text[], text[], integer[], integer),
   auth.throttle_release(text[], text[]),
-  auth.throttle_fail(text, text, integer, integer, integer, integer)
+  auth.throttle_fail(text, text, integer, integer, integer, integer),
+  auth.throttle_clear(text, text),
+  auth.purge_throttle(integer)
 FROM PUBLIC;
 -- The service drives the counters as authenticator, before any SET ROLE; no
 -- request role may read, reset or inflate them.
 GRANT EXECUTE ON FUNCTION
   auth.throttle_attempt(text[], text[], integer[], integer),
   auth.throttle_release(text[], text[]),
-  auth.throttle_fail(text, text, integer, integer, integer, integer)
+  auth.throttle_fail(text, text, integer, integer, integer, integer),
+  auth.throttle_clear(text, text),
+  auth.purge_throttle(integer)
 TO authenticator;

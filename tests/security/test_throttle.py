@@ -12,6 +12,7 @@ import pytest
 from app.addresses import address_key
 from app.throttle import address_subject
 from tests.conftest import TEST_PASSWORD, LiveServer, sign_up, unique_email
+from tests.conftest import TestDatabase as Database
 from tests.security.conftest import client_from, loopback_address
 
 # Small numbers so a test needs few requests; the shape is the production one.
@@ -295,3 +296,98 @@ async def test_parallel_guesses_from_one_client_all_get_an_answer(
         "signup:account": 0,
         "signup:address": 0,
     }
+
+
+async def _waiting_for_a_lock(admin: asyncpg.Connection, pid: int) -> None:
+    """Return once backend `pid` waits for a lock (its query is blocked)."""
+    waiting = "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+    for _ in range(1000):  # a bound, so a test that went wrong fails instead of hanging
+        if await admin.fetchval(waiting, pid):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"backend {pid} never waited for a lock")
+
+
+async def test_an_attempt_that_waits_for_a_cleared_counter_is_still_counted(
+    database: Database, authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    subject = address_key(unique_email("cleared"))
+    await authenticator_db.fetchval(
+        "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
+    )
+    # A sign-in holds the counter (it counts its own attempt out first)...
+    signing_in = admin_db.transaction()
+    await signing_in.start()
+    await admin_db.execute("SELECT 1 FROM auth.throttle WHERE subject = $1 FOR UPDATE", subject)
+    # ...when a guess arrives and waits for it...
+    other = await asyncpg.connect(database.runtime_dsn)
+    try:
+        guess = asyncio.ensure_future(
+            other.fetchval(
+                "SELECT auth.throttle_attempt('{login:account}', ARRAY[$1], '{3}', 900)", subject
+            )
+        )
+        await _waiting_for_a_lock(admin_db, other.get_server_pid())
+        # ...and the sign-in forgets the account's failures: the row goes.
+        await admin_db.execute("DELETE FROM auth.throttle WHERE subject = $1", subject)
+        await signing_in.commit()
+        assert await guess == 0
+    finally:
+        await other.close()
+    # The guess found the row gone and counted itself on a new one.
+    pending = await admin_db.fetchval(
+        "SELECT pending FROM auth.throttle WHERE scope = 'login:account' AND subject = $1",
+        subject,
+    )
+    assert pending == 1
+
+
+async def test_a_sign_in_keeps_the_counts_of_attempts_still_under_way(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    subject = address_key(unique_email("busy"))
+    attempt = "SELECT auth.throttle_attempt('{login:account}', ARRAY[$1], '{3}', 900)"
+    assert [await authenticator_db.fetchval(attempt, subject) for _ in range(2)] == [0, 0]
+    # One of the two signs in: counted out, the account's failures forgotten.
+    await authenticator_db.execute(
+        "SELECT auth.throttle_release('{login:account}', ARRAY[$1])", subject
+    )
+    await authenticator_db.execute("SELECT auth.throttle_clear('login:account', $1)", subject)
+    row = await admin_db.fetchrow(
+        "SELECT failures, pending FROM auth.throttle"
+        " WHERE scope = 'login:account' AND subject = $1",
+        subject,
+    )
+    # The other is still under way, and still counted.
+    assert row is not None
+    assert (row["failures"], row["pending"]) == (0, 1)
+
+
+async def test_the_purge_passes_over_a_counter_an_attempt_holds(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    subject = address_key(unique_email("purged"))
+    await authenticator_db.fetchval(
+        "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
+    )
+    await admin_db.execute(
+        "UPDATE auth.throttle SET last_failure_at = now() - interval '2 days' WHERE subject = $1",
+        subject,
+    )
+    async with admin_db.transaction():
+        # An attempt holds the row; the purge must not wait for it.
+        await admin_db.execute("SELECT 1 FROM auth.throttle WHERE subject = $1 FOR UPDATE", subject)
+        async with authenticator_db.transaction():
+            await authenticator_db.execute("SET LOCAL lock_timeout = '100ms'")
+            await authenticator_db.fetchval("SELECT auth.purge_throttle(86400)")
+    assert await admin_db.fetchval("SELECT count(*) FROM auth.throttle WHERE subject = $1", subject)
+    assert await authenticator_db.fetchval("SELECT auth.purge_throttle(86400)") >= 1
+    assert not await admin_db.fetchval(
+        "SELECT count(*) FROM auth.throttle WHERE subject = $1", subject
+    )
+
+
+def test_the_account_key_folds_what_turkish_collations_fold() -> None:
+    # lower('I') is a dotless i under tr_TR and az collations.
+    assert address_key("KADIN@example.com") == address_key("kad\u0131n@example.com")
+    assert address_key("KADIN@example.com") == address_key("kadin@example.com")
