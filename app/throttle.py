@@ -102,6 +102,7 @@ class Attempt:
         # one counter after the other, takes its row locks in the same order.
         self._keys = sorted(_subjects(scope, email, _client_host(connection)))
         self._open = False
+        self._failing = False
 
     def _policy(self, key_scope: str) -> tuple[int, int]:
         """(free failures, longest lock) for a key: `<scope>:account` or `<scope>:address`."""
@@ -142,7 +143,11 @@ class Attempt:
         if not self._open:
             return
         try:
-            await self._release()
+            # A failure whose counting broke off is tried once more rather
+            # than let go as no failure. (If a commit went through but its
+            # answer was lost, the attempt is counted out twice; the SQL
+            # never lets a count drop below zero.)
+            await (self.fail() if self._failing else self._release())
         except Exception:
             # The request's own answer stands; the count left behind is
             # forgotten with the counter (THROTTLE_WINDOW).
@@ -155,6 +160,7 @@ class Attempt:
         Until it is, the attempt stays open, so an error here still counts
         it out (as no failure) when the block ends.
         """
+        self._failing = True
         settings = self._gateway.settings
         locked = 0
         async with self._gateway.engine.begin() as conn:

@@ -31,7 +31,8 @@ COMMENT ON COLUMN auth.throttle.pending IS
 -- over, its pending count with it, so an attempt lost with its process
 -- (counted in, never out) is forgotten by then; starting over restarts the
 -- window, as a new counter's does, so the attempts that follow see each
--- other again.
+-- other again. (An attempt still under way at that moment is forgotten
+-- too: at most one extra guess each time a counter starts over.)
 --
 -- Every function here that writes more than one counter locks them in
 -- (scope, subject) order, and the purge skips locked rows, so no two
@@ -156,7 +157,10 @@ $$;
 
 -- Delete counters that have been quiet for `idle_seconds` (the purge job).
 -- Rows an attempt holds are skipped (the next purge gets them), so the
--- purge never waits for an attempt, nor an attempt for the purge.
+-- purge never waits for an attempt, nor an attempt for the purge. An
+-- attempt holds its rows only while it is counted in, not while its
+-- password is checked, so `idle_seconds` must be well above
+-- THROTTLE_WINDOW (the service purges after a day; the window is minutes).
 CREATE OR REPLACE FUNCTION auth.purge_throttle(idle_seconds integer DEFAULT 86400)
 RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER
