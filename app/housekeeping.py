@@ -19,8 +19,11 @@ log = logging.getLogger(__name__)
 
 _PURGE_TOKENS = text("SELECT auth.purge_tokens(0)")
 _PURGE_EVENTS = text("SELECT auth.purge_events(:retention)")
-# Brute-force counters quiet for a day (sql/07_hardening.sql); not reported.
-_PURGE_THROTTLE = text("SELECT auth.purge_throttle(86400)")
+# Brute-force counters quiet for a day, or for twice THROTTLE_WINDOW if that
+# is longer: a counter still inside its window must never go, or an attempt
+# under way could lose its count (sql/08_throttle_attempts.sql). Not reported.
+_PURGE_THROTTLE = text("SELECT auth.purge_throttle(:idle)")
+_THROTTLE_QUIET = 86400
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,8 @@ async def purge(engine: AsyncEngine, settings: Settings, *, grace_seconds: int =
         tokens = int((await conn.execute(_PURGE_TOKENS)).scalar_one())
         retention = {"retention": settings.event_retention}
         events = int((await conn.execute(_PURGE_EVENTS, retention)).scalar_one())
-        await conn.execute(_PURGE_THROTTLE)
+        idle = max(_THROTTLE_QUIET, 2 * settings.throttle_window)
+        await conn.execute(_PURGE_THROTTLE, {"idle": idle})
     return Purged(ended, tokens, events)
 
 

@@ -160,7 +160,7 @@ $$;
 -- purge never waits for an attempt, nor an attempt for the purge. An
 -- attempt holds its rows only while it is counted in, not while its
 -- password is checked, so `idle_seconds` must be well above
--- THROTTLE_WINDOW (the service purges after a day; the window is minutes).
+-- THROTTLE_WINDOW (the service passes a day, or twice the window if longer).
 CREATE OR REPLACE FUNCTION auth.purge_throttle(idle_seconds integer DEFAULT 86400)
 RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER

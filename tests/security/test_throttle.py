@@ -9,9 +9,11 @@ import asyncpg
 import httpx
 import pytest
 
+from app import housekeeping
 from app.addresses import address_key
+from app.db import create_engine
 from app.throttle import address_subject
-from tests.conftest import TEST_PASSWORD, LiveServer, sign_up, unique_email
+from tests.conftest import TEST_PASSWORD, LiveServer, make_settings, sign_up, unique_email
 from tests.conftest import TestDatabase as Database
 from tests.security.conftest import client_from, loopback_address
 
@@ -391,3 +393,29 @@ def test_the_account_key_folds_what_turkish_collations_fold() -> None:
     # lower('I') is a dotless i under tr_TR and az collations.
     assert address_key("KADIN@example.com") == address_key("kad\u0131n@example.com")
     assert address_key("KADIN@example.com") == address_key("kadin@example.com")
+
+
+@pytest.mark.parametrize(("window", "kept"), [(900, False), (3 * 86400, True)])
+async def test_the_purge_keeps_a_counter_still_inside_its_window(
+    database: Database,
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    window: int,
+    kept: bool,
+) -> None:
+    subject = address_key(unique_email("window"))
+    await authenticator_db.fetchval(
+        "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
+    )
+    await admin_db.execute(
+        "UPDATE auth.throttle SET last_failure_at = now() - interval '2 days' WHERE subject = $1",
+        subject,
+    )
+    settings = make_settings(database, throttle_window=window)
+    engine = create_engine(database.runtime_url, settings)
+    try:
+        await housekeeping.purge(engine, settings)
+    finally:
+        await engine.dispose()
+    left = await admin_db.fetchval("SELECT count(*) FROM auth.throttle WHERE subject = $1", subject)
+    assert (left == 1) is kept
