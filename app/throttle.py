@@ -104,6 +104,10 @@ class Attempt:
         self._open = False
         self._failing = False
 
+    def _key_arrays(self) -> dict[str, list[str]]:
+        """The keys as the SQL functions take them: parallel scope and subject arrays."""
+        return {"scopes": [k[0] for k in self._keys], "subjects": [k[1] for k in self._keys]}
+
     def _policy(self, key_scope: str) -> tuple[int, int]:
         """(free failures, longest lock) for a key: `<scope>:account` or `<scope>:address`."""
         settings = self._gateway.settings
@@ -119,8 +123,7 @@ class Attempt:
                     await conn.execute(
                         _ATTEMPT,
                         {
-                            "scopes": [k[0] for k in self._keys],
-                            "subjects": [k[1] for k in self._keys],
+                            **self._key_arrays(),
                             "free": [self._policy(k[0])[0] for k in self._keys],
                             "window": settings.throttle_window,
                         },
@@ -157,8 +160,8 @@ class Attempt:
         """Count the attempt out as a failure; the seconds the account or client is now locked.
 
         Committed before the caller answers, although the request fails.
-        Until it is, the attempt stays open, so an error here still counts
-        it out (as no failure) when the block ends.
+        Until it is, the attempt stays open, and leaving the block tries
+        the failure once more.
         """
         self._failing = True
         settings = self._gateway.settings
@@ -201,11 +204,9 @@ class Attempt:
         """
         async with self._gateway.engine.begin() as conn:
             await self._count_out(conn)
-            if self._email is not None:
-                await conn.execute(
-                    _CLEAR,
-                    {"scope": f"{self._scope}:account", "subject": address_key(self._email)},
-                )
+            for key_scope, subject in self._keys:
+                if key_scope.endswith(":account"):
+                    await conn.execute(_CLEAR, {"scope": key_scope, "subject": subject})
         self._open = False
 
     async def _release(self) -> None:
@@ -214,10 +215,7 @@ class Attempt:
         self._open = False
 
     async def _count_out(self, conn: AsyncConnection) -> None:
-        await conn.execute(
-            _RELEASE,
-            {"scopes": [k[0] for k in self._keys], "subjects": [k[1] for k in self._keys]},
-        )
+        await conn.execute(_RELEASE, self._key_arrays())
 
 
 def attempt(

@@ -22,12 +22,14 @@ async function post(path, body) {
   throw error;
 }
 
+const VERIFIED = "Your e-mail address is verified. You can sign in now.";
+
 // A link that confirms a sign-up asks for that sign-up's password first
 // (the API answers password_required); a link to a new address does not.
 async function verify() {
   try {
     await post("/api/verify", { token });
-    status.textContent = "Your e-mail address is verified. You can sign in now.";
+    status.textContent = VERIFIED;
   } catch (error) {
     if (error.code !== "password_required") {
       status.textContent = error.message;
@@ -36,7 +38,7 @@ async function verify() {
     askPassword("verify-form", "Enter the password you signed up with to confirm this address.",
       async (password) => {
         await post("/api/verify", { token, password });
-        return "Your e-mail address is verified. You can sign in now.";
+        return VERIFIED;
       });
   }
 }

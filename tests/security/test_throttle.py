@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -365,17 +366,27 @@ async def test_a_sign_in_keeps_the_counts_of_attempts_still_under_way(
     assert (row["failures"], row["pending"]) == (0, 1)
 
 
-async def test_the_purge_passes_over_a_counter_an_attempt_holds(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
-) -> None:
-    subject = address_key(unique_email("purged"))
+async def _quiet_failure(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection, label: str, age: timedelta
+) -> str:
+    """A login:account counter with one failure, last touched `age` ago; its subject."""
+    subject = address_key(unique_email(label))
     await authenticator_db.fetchval(
         "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
     )
     await admin_db.execute(
-        "UPDATE auth.throttle SET last_failure_at = now() - interval '2 days' WHERE subject = $1",
+        "UPDATE auth.throttle SET last_failure_at = now() - CAST($2 AS interval)"
+        " WHERE subject = $1",
         subject,
+        age,
     )
+    return subject
+
+
+async def test_the_purge_passes_over_a_counter_an_attempt_holds(
+    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    subject = await _quiet_failure(authenticator_db, admin_db, "purged", timedelta(days=2))
     async with admin_db.transaction():
         # An attempt holds the row; the purge must not wait for it.
         await admin_db.execute("SELECT 1 FROM auth.throttle WHERE subject = $1 FOR UPDATE", subject)
@@ -403,14 +414,7 @@ async def test_the_purge_keeps_a_counter_still_inside_its_window(
     window: int,
     kept: bool,
 ) -> None:
-    subject = address_key(unique_email("window"))
-    await authenticator_db.fetchval(
-        "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
-    )
-    await admin_db.execute(
-        "UPDATE auth.throttle SET last_failure_at = now() - interval '2 days' WHERE subject = $1",
-        subject,
-    )
+    subject = await _quiet_failure(authenticator_db, admin_db, "window", timedelta(days=2))
     settings = make_settings(database, throttle_window=window)
     engine = create_engine(database.runtime_url, settings)
     try:
