@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-import orjson
+# Statement texts differ only by how many settings and role limits a request
+# carries, so a handful of shapes covers every request; each is prepared
+# once per connection by asyncpg's statement cache.
+_SHAPES_CACHED = 64
 
 
 @dataclass(frozen=True)
@@ -34,37 +38,73 @@ class Prelude:
     def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
         """The authenticating SELECT with the settings folded in, and its $n arguments.
 
-        Each setting travels as {"n": name, "v": value, "r": role or null
-        for any} in one JSON array: one bind parameter whatever the number
-        of settings, and one statement text to prepare. One JSON text
-        rather than three text[] arrays, because asyncpg checks every array
-        element against several abstract base classes (measured in
-        docs/benchmarks.md).
+        Every name and value is a scalar text bind parameter. They once
+        travelled as one JSON array unpacked by json_to_recordset, which
+        cost PostgreSQL more than all the set_config calls together, and
+        before that as text[] arrays, which asyncpg checks element by
+        element (both measured in docs/benchmarks.md).
         """
-        limits = self.limits or ()
-        entries = [{"n": name, "v": value, "r": None} for name, value in self.settings]
-        entries += [{"n": name, "v": value, "r": role} for role, name, value in limits]
-        args: list[Any] = [token_hash, orjson.dumps(entries).decode(), self.anonymous_role]
-        # Correlated with a, so it runs per row, after authenticate().
-        check = " WHERE a.role IS NOT NULL AND (x.r IS NULL OR x.r = a.role)"
-        if self.lenient_timezone and any(name == "timezone" for name, _ in self.settings):
+        args: list[Any] = [token_hash, self.anonymous_role]
+        for name, value in self.settings:
+            args += (name, value)
+        # Grouped by setting, so each becomes one CASE over the roles.
+        by_name: dict[str, list[tuple[str, str]]] = {}
+        for role, name, value in self.limits or ():
+            by_name.setdefault(name, []).append((role, value))
+        for name, choices in by_name.items():
+            args.append(name)
+            for role, value in choices:
+                args += (role, value)
+        lenient = self.lenient_timezone and any(n == "timezone" for n, _ in self.settings)
+        shape = (
+            tuple(n == "timezone" and lenient for n, _ in self.settings),
+            tuple(len(choices) for choices in by_name.values()),
+            self.limits is None,
+        )
+        return _statement_text(*shape), args
+
+
+@lru_cache(maxsize=_SHAPES_CACHED)
+def _statement_text(
+    lenient_at: tuple[bool, ...], limit_roles: tuple[int, ...], copy_limits: bool
+) -> str:
+    """The statement for one shape: a setting per entry of `lenient_at` (True
+    where an unknown timezone is skipped), then one CASE per cached limit
+    over that many roles. Parameters are numbered in the order
+    Prelude.statement appends its arguments."""
+    number = 2  # $1 is the token hash, $2 the anonymous role
+
+    def next_param() -> str:
+        nonlocal number
+        number += 1
+        return f"${number}"
+
+    calls: list[str] = []
+    for lenient in lenient_at:
+        name, value = next_param(), next_param()
+        call = f"pg_catalog.set_config({name}, {value}, true)"
+        if lenient:
             # An unknown timezone is skipped rather than failing the request.
-            check += (
-                " AND (x.n <> 'timezone' OR EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
-                " WHERE name = x.v))"
+            call = (
+                f"CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
+                f" WHERE name = {value}) THEN {call} END"
             )
-        settings = (
-            "(SELECT pg_catalog.count(set_config(x.n, x.v, true)) FROM"
-            " json_to_recordset(CAST($2 AS json)) AS x(n text, v text, r text)"
-            f"{check}) AS sg"
-        )
-        # Without a loaded cache the function copies the limits itself.
-        copy_limits = "true" if self.limits is None else "false"
-        # OFFSET 0 keeps the inner SELECT whole: authenticate() switches the
-        # role first, then the (volatile, so never pruned) settings run.
-        inner = (
-            f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at, {settings}"
-            f" FROM auth.authenticate($1, {copy_limits}, $3, true) a OFFSET 0"
-        )
-        sql = f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
-        return sql, args
+        calls.append(call)
+    for roles in limit_roles:
+        name = next_param()
+        branches = []
+        for _ in range(roles):
+            role, value = next_param(), next_param()
+            branches.append(f" WHEN {role} THEN pg_catalog.set_config({name}, {value}, true)")
+        # No branch for the resolved role: the setting is left as it is.
+        calls.append(f"CASE a.role{''.join(branches)} END")
+    columns = "".join(f", {call} AS s{i}" for i, call in enumerate(calls))
+    # The settings are volatile output columns of a fenced (OFFSET 0)
+    # subquery: the planner neither drops them, though the outer query does
+    # not read them, nor runs them before authenticate() has produced its
+    # row, so they take effect after the role switch.
+    inner = (
+        f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at{columns}"
+        f" FROM auth.authenticate($1, {'true' if copy_limits else 'false'}, $2, true) a OFFSET 0"
+    )
+    return f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"

@@ -188,8 +188,9 @@ async def test_the_data_api_statement_copies_limits_only_without_a_cache(
 async def test_the_data_api_statement_sets_values_byte_for_byte(
     pooled_db: asyncpg.Connection, value: str
 ) -> None:
-    # The settings travel as JSON: whatever a request carries must arrive
-    # in current_setting() exactly, never re-read as JSON or truncated.
+    # Whatever a request carries must arrive in current_setting() exactly:
+    # never re-read as JSON (as when settings travelled as one JSON text),
+    # re-quoted or truncated.
     sql, args = Prelude((("request.headers", value),), "anonymous", limits=()).statement(None)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
