@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-# Statement texts differ only by how many settings and role limits a request
-# carries, so a handful of shapes covers every request; each is prepared
-# once per connection by asyncpg's statement cache.
+# Statement texts differ only by their shape: how many settings, where a
+# lenient timezone sits, how many roles each limit covers, and whether the
+# cache is loaded. A handful of shapes covers every request; each is
+# prepared once per connection by asyncpg's statement cache.
 _SHAPES_CACHED = 64
+# Each cached (role, setting) adds ~55 bytes of SQL and two parameters, and
+# asyncpg never caches a text over 15 KiB (about 280 of them): it would be
+# prepared on every request. Well before that, auth.authenticate() copies
+# the resolved role's limits from the catalog instead (~50 us a request).
+_MAX_INLINE_LIMITS = 64
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,15 @@ class Prelude:
         before that as text[] arrays, which asyncpg checks element by
         element (both measured in docs/benchmarks.md).
         """
+        limits = self.limits
+        if limits is not None and len(limits) > _MAX_INLINE_LIMITS:
+            limits = None
         args: list[Any] = [token_hash, self.anonymous_role]
         for name, value in self.settings:
             args += (name, value)
-        # Grouped by setting, so each becomes one CASE over the roles.
+        # Grouped by setting name, so each name becomes one CASE over the roles.
         by_name: dict[str, list[tuple[str, str]]] = {}
-        for role, name, value in self.limits or ():
+        for role, name, value in limits or ():
             by_name.setdefault(name, []).append((role, value))
         for name, choices in by_name.items():
             args.append(name)
@@ -59,7 +68,7 @@ class Prelude:
         shape = (
             tuple(n == "timezone" and lenient for n, _ in self.settings),
             tuple(len(choices) for choices in by_name.values()),
-            self.limits is None,
+            limits is None,
         )
         return _statement_text(*shape), args
 
@@ -69,9 +78,9 @@ def _statement_text(
     lenient_at: tuple[bool, ...], limit_roles: tuple[int, ...], copy_limits: bool
 ) -> str:
     """The statement for one shape: a setting per entry of `lenient_at` (True
-    where an unknown timezone is skipped), then one CASE per cached limit
-    over that many roles. Parameters are numbered in the order
-    Prelude.statement appends its arguments."""
+    where an unknown timezone is skipped), then one CASE per limit name, with
+    one branch per role in `limit_roles`. Parameters are numbered in the
+    order Prelude.statement appends its arguments."""
     number = 2  # $1 is the token hash, $2 the anonymous role
 
     def next_param() -> str:

@@ -213,6 +213,22 @@ async def test_cached_limits_apply_to_the_resolved_role_only(
         assert await pooled_db.fetchval("SHOW statement_timeout") == "2s"
 
 
+async def test_too_many_cached_limits_fall_back_to_the_catalog(
+    pooled_db: asyncpg.Connection,
+) -> None:
+    # Hundreds of roles with limits would make a statement too long for the
+    # driver's cache; the catalog copy (anonymous: 3s) must take over, and
+    # no cached value (here a wrong 2s) may be applied.
+    limits = tuple((f"tenant_{i}", "lock_timeout", "9s") for i in range(300))
+    limits += (("anonymous", "statement_timeout", "2s"),)
+    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(None)
+    assert len(args) == 4  # the hash, the anonymous role, one setting's name and value
+    async with pooled_db.transaction():
+        await pooled_db.fetchrow(sql, *args)
+        assert await pooled_db.fetchval("SHOW statement_timeout") == "3s"
+        assert await pooled_db.fetchval("SELECT current_setting('request.method')") == "GET"
+
+
 async def test_authenticate_works_as_any_request_role(pooled_db: asyncpg.Connection) -> None:
     # Under PostgREST the pre-request runs in the role a JWT gave the request.
     async with pooled_db.transaction():
