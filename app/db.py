@@ -63,16 +63,14 @@ async def ensure_database(admin_url: str) -> None:
         await conn.close()
 
 
-def _server_settings(settings: Settings) -> dict[str, str]:
-    return {
-        "application_name": "sessiongate",
-        # auth.authenticate()'s fallbacks for a caller that does not pass
-        # them (SQL an operator runs on the service's connections). The
-        # service passes both as arguments: any SQL on the connection could
-        # overwrite a setting (sql/04_authenticate.sql).
-        "sessiongate.anonymous_role": settings.anonymous_role,
-        "sessiongate.pooled": "on",
-    }
+_SERVER_SETTINGS = {
+    "application_name": "sessiongate",
+    # auth.authenticate()'s fallback for a caller that does not pass
+    # `pooled` (SQL an operator runs on the service's connections). The
+    # service passes it, and the anonymous role, as arguments: any SQL on
+    # the connection could overwrite a setting (sql/04_authenticate.sql).
+    "sessiongate.pooled": "on",
+}
 
 
 async def _end_stray_transaction(connection: asyncpg.Connection) -> None:
@@ -91,7 +89,7 @@ async def create_request_pool(url: str, settings: Settings) -> asyncpg.Pool:
         min_size=1,
         max_size=settings.pool_size + settings.pool_max_overflow,
         statement_cache_size=settings.statement_cache_size,
-        server_settings=_server_settings(settings),
+        server_settings=dict(_SERVER_SETTINGS),
         reset=_end_stray_transaction,
     )
     assert pool is not None
@@ -108,7 +106,7 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={
             "statement_cache_size": settings.statement_cache_size,
-            "server_settings": _server_settings(settings),
+            "server_settings": dict(_SERVER_SETTINGS),
         },
         # asyncpg's own cache does the work; SQLAlchemy's adapter cache sits on top.
         query_cache_size=1200,

@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 # anonymous role and "pooled" are arguments, not the connection's settings,
 # which any SQL on the connection could overwrite (sql/04_authenticate.sql).
 _AUTHENTICATE = (
-    "SELECT role, user_id, session_id, last_seen_at FROM auth.authenticate($1, true, $2, true)"
+    "SELECT role, user_id, session_id, last_seen_at, auth.identity_settings() AS identity"
+    " FROM auth.authenticate($1, true, $2, true)"
 )
 
 
@@ -49,6 +50,9 @@ class Identity:
     user_id: UUID | None
     session_id: UUID | None
     last_seen_at: datetime | None
+    # auth.identity_settings() right after authentication: the role and the
+    # identity settings, which the request must still carry at its end.
+    settings: str
 
     @property
     def anonymous(self) -> bool:
@@ -67,16 +71,16 @@ class RequestTransaction:
     raw: asyncpg.Connection
     identity: Identity
     connection: AsyncConnection | None = None
-    # Filled by confirm_role(); a dict because the dataclass is frozen.
+    # Filled by confirm_identity(); a dict because the dataclass is frozen.
     checks: dict[str, str] = field(default_factory=dict)
 
-    def confirm_role(self, role: str) -> None:
-        """Record current_user as returned by the block's last statement.
+    def confirm_identity(self, settings: str) -> None:
+        """Record auth.identity_settings() as returned by the block's last statement.
 
         Only for a last statement that fires no AFTER triggers (a SELECT or
         a function call): the role guard then needs no query of its own.
         """
-        self.checks["final_role"] = role
+        self.checks["final_identity"] = settings
 
     async def driver(self) -> asyncpg.Connection:
         """The asyncpg connection underneath, for statements that return JSON text."""
@@ -145,7 +149,11 @@ async def request_transaction(
             try:
                 assert row is not None
                 identity = Identity(
-                    row["role"], row["user_id"], row["session_id"], row["last_seen_at"]
+                    row["role"],
+                    row["user_id"],
+                    row["session_id"],
+                    row["last_seen_at"],
+                    row["identity"],
                 )
                 if isinstance(connection, Request):
                     connection.state.identity = identity
@@ -155,8 +163,8 @@ async def request_transaction(
                     # starts, so the call must start after the role switch.
                     await driver.execute(f"SELECT {prelude.call}()")
                 yield tx
-                # Last statement before COMMIT: still in the authenticated role?
-                if tx.checks.get("final_role") != identity.role:
+                # Last statement before COMMIT: still the authenticated caller?
+                if tx.checks.get("final_identity") != identity.settings:
                     await role_guard.verify(tx, connection)
             except BaseException:
                 await end.abandon()

@@ -1,13 +1,17 @@
-"""The request's role must be the role it ends with: SQL that switched roles is rolled back.
+"""The request must end as the caller it authenticated as: SQL that changed that is rolled back.
 
-auth.authenticate() switches the transaction into the caller's role. A
-function the request reaches could try to leave it: RESET ROLE (back to
+auth.authenticate() switches the transaction into the caller's role and
+sets the identity settings (auth.user_id, the claims). A function the
+request reaches could try to leave the role: RESET ROLE (back to
 authenticator, which may switch into every request role), SET ROLE admin,
-or set_config('role', ..., false), which would even outlive the transaction
-on a pooled connection. PostgreSQL forbids those only inside SECURITY
-DEFINER code, so the service checks, as the last statement before COMMIT,
-that the transaction is still in the role it authenticated as. If not, the
-transaction is rolled back (undoing every write and the role change
+or set_config('role', ..., false), which would even outlive the
+transaction on a pooled connection. PostgreSQL forbids those only inside
+SECURITY DEFINER code. Or it could stay in role and overwrite an identity
+setting, which any role may do anywhere, and so read or write as another
+user through every policy that trusts auth.user_id() or the claims. So the
+service checks, in or after the last statement before COMMIT, that
+auth.identity_settings() is what it was right after authentication. If
+not, the transaction is rolled back (undoing every write and the change
 itself), the response is replaced by an error, and the attempt is audited.
 docs/security.md describes what this does not cover (a function that
 switches back before it returns) and the defences for that.
@@ -25,27 +29,38 @@ from app.errors import ApiError
 if TYPE_CHECKING:
     from app.rls import RequestTransaction
 
-_CURRENT_USER = "SELECT current_user"
+_IDENTITY = "SELECT current_user, auth.identity_settings()"
 
 
 async def verify(tx: RequestTransaction, connection: HTTPConnection | None = None) -> None:
-    """Raise (so the transaction rolls back) if the transaction left its authenticated role."""
+    """Raise (so the transaction rolls back) if the transaction is no longer its caller."""
     driver = await tx.driver()
-    current = await driver.fetchval(_CURRENT_USER)
-    if current == tx.identity.role:
+    row = await driver.fetchrow(_IDENTITY)
+    assert row is not None
+    current, settings = row[0], row[1]
+    if settings == tx.identity.settings:
         return
+    escaped_role = current != tx.identity.role
     audit.event(
-        "role_escape",
+        "role_escape" if escaped_role else "identity_overwrite",
         connection,
         user_id=tx.identity.user_id,
         session_id=tx.identity.session_id,
         expected_role=tx.identity.role,
         found_role=current,
     )
+    if escaped_role:
+        raise ApiError(
+            500,
+            "role_changed",
+            "The request's SQL changed its database role; nothing was committed",
+            hint="Functions reachable through the API must not run SET ROLE, RESET ROLE or"
+            " set_config('role', ...).",
+        )
     raise ApiError(
         500,
-        "role_changed",
-        "The request's SQL changed its database role; nothing was committed",
-        hint="Functions reachable through the API must not run SET ROLE, RESET ROLE or"
-        " set_config('role', ...).",
+        "identity_changed",
+        "The request's SQL changed who it runs as; nothing was committed",
+        hint="Functions reachable through the API must not set auth.user_id, auth.session_id,"
+        " request.jwt.claims or jwt.claims.*.",
     )

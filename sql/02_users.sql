@@ -58,6 +58,13 @@ BEGIN
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'GRANT the role to authenticator before assigning it to users.';
   END IF;
+  -- authenticator itself, or a role holding its powers, could call every
+  -- account function (auth.authenticate() refuses them too).
+  IF pg_has_role(NEW.role, 'authenticator', 'MEMBER') THEN
+    RAISE EXCEPTION 'role "%" has the service''s own privileges', NEW.role
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'Give users a request role such as webuser or admin.';
+  END IF;
   NEW.updated_at := now();
   RETURN NEW;
 END

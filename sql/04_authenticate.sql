@@ -36,15 +36,52 @@ $$;
 COMMENT ON FUNCTION auth.user_id() IS
   'The signed-in user''s id for this transaction, or NULL (fail closed)';
 
--- The role for requests without a valid session: the setting
--- sessiongate.anonymous_role (sessiongate sets it per connection from
--- ANONYMOUS_ROLE; for PostgREST, ALTER ROLE authenticator SET ...), else
--- "anonymous".
+-- Everything authenticate() below sets about who the caller is, as one
+-- text: the role and each identity setting. The service reads it right
+-- after authenticate() and again at the end of the request, and rolls the
+-- request back when the two differ: any role can overwrite a custom setting
+-- with set_config(), so an exposed function that did so (with a user id a
+-- caller chose) would otherwise let policies reading auth.user_id() or the
+-- claims see another user's rows. Keep the list in step with the set_config
+-- calls in authenticate(). Plain SQL, so it is inlined into the statement.
+CREATE OR REPLACE FUNCTION auth.identity_settings() RETURNS text
+LANGUAGE sql STABLE
+AS $$
+  SELECT pg_catalog.json_build_array(
+    current_user,
+    pg_catalog.current_setting('auth.user_id', true),
+    pg_catalog.current_setting('auth.session_id', true),
+    pg_catalog.current_setting('request.jwt.claims', true),
+    pg_catalog.current_setting('jwt.claims.role', true),
+    pg_catalog.current_setting('jwt.claims.user_id', true),
+    pg_catalog.current_setting('jwt.claims.email', true),
+    pg_catalog.current_setting('jwt.claims.session_id', true))::text
+$$;
+COMMENT ON FUNCTION auth.identity_settings() IS
+  'The current role and identity settings as one text, to check that nothing changed them';
+
+-- The role for requests without a valid session when the caller does not
+-- pass one (PostgREST's form): sessiongate.anonymous_role as configured for
+-- the connecting role with ALTER ROLE ... SET or ALTER DATABASE ... SET,
+-- with login's precedence (role and database, then role, then database),
+-- else "anonymous". Read from the catalog, not from the live setting: any
+-- role can overwrite a custom setting for the rest of its connection, and
+-- one request could then make every later anonymous request on that
+-- connection another role.
 CREATE OR REPLACE FUNCTION auth.anonymous_role() RETURNS name
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT coalesce(nullif(
-    pg_catalog.current_setting('sessiongate.anonymous_role', true), ''), 'anonymous')::name
+  SELECT coalesce(
+    (SELECT nullif(pg_catalog.substr(cfg, pg_catalog.strpos(cfg, '=') + 1), '')
+     FROM pg_catalog.pg_db_role_setting s
+     CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg
+     WHERE s.setrole IN (0, pg_catalog.to_regrole(pg_catalog.quote_ident(session_user)))
+       AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d
+                                 WHERE d.datname = pg_catalog.current_database()))
+       AND pg_catalog.split_part(cfg, '=', 1) = 'sessiongate.anonymous_role'
+     ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC
+     LIMIT 1),
+    'anonymous')::name
 $$;
 
 -- Role-level limits. PostgreSQL applies ALTER ROLE ... SET only at login,
@@ -143,17 +180,21 @@ BEGIN
     -- No session, or an expired, revoked or disabled one: anonymous, with
     -- every identity setting present but empty.
     target := coalesce(authenticate.anonymous, auth.anonymous_role());
-    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER') THEN
+    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER')
+       OR pg_catalog.pg_has_role(target, session_user, 'MEMBER') THEN
       RAISE EXCEPTION 'anonymous role "%" is not permitted', target
         USING ERRCODE = 'insufficient_privilege',
               HINT = pg_catalog.format('GRANT %I TO %I.', target, session_user);
     END IF;
   ELSE
     -- Never trust the stored role: it must be one the connecting role may
-    -- switch into. session_user, not current_user: under PostgREST the
-    -- pre-request runs after SET ROLE to the anonymous role.
+    -- switch into, and neither that role itself nor one holding its
+    -- powers (a member of it), which would reach every account function.
+    -- session_user, not current_user: under PostgREST the pre-request runs
+    -- after SET ROLE to the anonymous role.
     target := live.role;
-    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER') THEN
+    IF NOT pg_catalog.pg_has_role(session_user, target, 'MEMBER')
+       OR pg_catalog.pg_has_role(target, session_user, 'MEMBER') THEN
       RAISE EXCEPTION 'session role "%" is not permitted', target
         USING ERRCODE = 'insufficient_privilege',
               HINT = pg_catalog.format('GRANT %I TO %I, or change the user''s role.', target, session_user);
@@ -237,7 +278,7 @@ $$;
 COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
-REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean, name, boolean),
+REVOKE ALL ON FUNCTION auth.user_id(), auth.identity_settings(), auth.anonymous_role(), auth.authenticate(bytea, boolean, name, boolean),
   auth.authenticate(), auth.cookie_token_hash(text), auth.role_limit_settings(oid), auth.apply_role_limits(name),
   auth.role_limits() FROM PUBLIC;
 -- Every request role: under PostgREST, authenticate() runs as the role a JWT
@@ -254,3 +295,7 @@ GRANT EXECUTE ON FUNCTION auth.authenticate(bytea, boolean, name, boolean), auth
   auth.anonymous_role()
   TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;
+-- authenticator too: the role guard calls it in whatever role a request's
+-- SQL may have escaped to, RESET ROLE included. (In a role without it, the
+-- call fails and the request is rolled back all the same.)
+GRANT EXECUTE ON FUNCTION auth.identity_settings() TO authenticator, anonymous, webuser, admin;

@@ -88,7 +88,14 @@ def _statement_text(
         number += 1
         return f"${number}"
 
-    calls: list[str] = []
+    # The response settings start empty. Only the request's own SQL (a
+    # function, the pre-request) may set them, and a value some earlier
+    # request left at session level (set_config(..., false)) on this
+    # pooled connection must not reach this response.
+    calls = [
+        "pg_catalog.set_config('response.headers', '', true)",
+        "pg_catalog.set_config('response.status', '', true)",
+    ]
     for lenient in lenient_at:
         name, value = next_param(), next_param()
         call = f"pg_catalog.set_config({name}, {value}, true)"
@@ -116,4 +123,8 @@ def _statement_text(
         f"SELECT a.role, a.user_id, a.session_id, a.last_seen_at{columns}"
         f" FROM auth.authenticate($1, {'true' if copy_limits else 'false'}, $2, true) a OFFSET 0"
     )
-    return f"SELECT s.role, s.user_id, s.session_id, s.last_seen_at FROM ({inner}) s"
+    # The identity settings after every setting above has run.
+    return (
+        "SELECT s.role, s.user_id, s.session_id, s.last_seen_at,"
+        f" auth.identity_settings() AS identity FROM ({inner}) s"
+    )

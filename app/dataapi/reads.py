@@ -53,8 +53,8 @@ async def read(data: DataRequest, name: str) -> Response:
         driver = await tx.driver()
         row = await driver.fetchrow(statement.sql, *statement.args)
         assert row is not None
-        exact, rows, body, guc_headers, guc_status, final_role = row
-        tx.confirm_role(final_role)
+        exact, rows, body, guc_headers, guc_status, final_identity = row
+        tx.confirm_identity(final_identity)
         total = await _count_for(data, driver, node, exact)
         outcome = _read_outcome(data, node, media, rows, body, total)
         outcome.apply_gucs(guc_headers, guc_status)

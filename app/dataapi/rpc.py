@@ -143,8 +143,8 @@ async def call(data: DataRequest, name: str) -> Response:
         driver = await tx.driver()
         row = await driver.fetchrow(statement.sql, *statement.args)
         assert row is not None
-        count, rows, body, guc_headers, guc_status, final_role = row
-        tx.confirm_role(final_role)
+        count, rows, body, guc_headers, guc_status, final_identity = row
+        tx.confirm_identity(final_identity)
         check_max_affected(data, rows)
         if function.shape == "void":
             outcome = Outcome(204)

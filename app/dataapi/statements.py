@@ -26,8 +26,9 @@ from app.dataapi.schema import Column, Function, Relation
 _GUCS = (
     "nullif(current_setting('response.headers', true), '') AS response_headers,"
     " nullif(current_setting('response.status', true), '') AS response_status,"
-    # The role at the end of the statement, for the role guard (app/role_guard.py).
-    " current_user::text AS pgrst_role"
+    # The role and identity settings at the end of the statement, for the
+    # role guard (app/role_guard.py).
+    " auth.identity_settings() AS pgrst_identity"
 )
 
 

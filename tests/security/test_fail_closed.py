@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -134,15 +137,66 @@ async def test_the_services_arguments_win_over_settings_left_on_the_connection(
         "SELECT set_config('sessiongate.anonymous_role', 'admin', false),"
         " set_config('sessiongate.pooled', 'off', false)"
     )
-    # The control: read from the settings, the poison would take effect.
-    async with pooled_db.transaction():
-        assert await pooled_db.fetchval("SELECT role FROM auth.authenticate(NULL)") == "admin"
     # A leftover session-level role, which only the pooled check drops.
     await pooled_db.execute("SET ROLE admin")
     service_call = "SELECT role FROM auth.authenticate(NULL, true, 'anonymous', true)"
     async with pooled_db.transaction():
         assert await pooled_db.fetchval(service_call) == "anonymous"
     assert await pooled_db.fetchval("SELECT current_user") == "authenticator"
+
+
+async def test_without_arguments_the_anonymous_role_is_the_configured_one(
+    pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    # PostgREST's form passes no anonymous role. The live setting is what an
+    # exposed function could overwrite for the rest of the connection...
+    await pooled_db.execute("SELECT set_config('sessiongate.anonymous_role', 'admin', false)")
+    no_arguments = "SELECT role FROM auth.authenticate(NULL)"
+    async with pooled_db.transaction():
+        assert await pooled_db.fetchval(no_arguments) == "anonymous"
+    # ...so the role comes from what ALTER ROLE ... SET configured, read
+    # from the catalog at each call.
+    async with (
+        role_setting_in_database(
+            admin_db, "authenticator", "sessiongate.anonymous_role", "webuser"
+        ),
+        pooled_db.transaction(),
+    ):
+        assert await pooled_db.fetchval(no_arguments) == "webuser"
+    async with pooled_db.transaction():
+        assert await pooled_db.fetchval(no_arguments) == "anonymous"
+
+
+async def test_no_session_resolves_to_the_connecting_role_itself(
+    pooled_db: asyncpg.Connection, admin_db: asyncpg.Connection
+) -> None:
+    user_id = await admin_db.fetchval(
+        "INSERT INTO auth.users (email, password_hash) VALUES ($1, '$argon2id$x') RETURNING id",
+        f"self-{uuid.uuid4().hex[:8]}@example.com",
+    )
+    # The users' role check refuses authenticator as a user's role...
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="service's own privileges"):
+        await admin_db.execute(
+            "UPDATE auth.users SET role = 'authenticator' WHERE id = $1", user_id
+        )
+    # ...and authenticate() refuses it as the anonymous role, where no trigger looks,
+    async with pooled_db.transaction():
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not permitted"):
+            await pooled_db.fetchval(
+                "SELECT role FROM auth.authenticate(NULL, true, 'authenticator', true)"
+            )
+    # and as a session's role that got past the check (an owner who turned it off).
+    async with admin_db.transaction():
+        await admin_db.execute("ALTER TABLE auth.users DISABLE TRIGGER users_check_role")
+        await admin_db.execute(
+            "UPDATE auth.users SET role = 'authenticator' WHERE id = $1", user_id
+        )
+        await admin_db.execute("ALTER TABLE auth.users ENABLE TRIGGER users_check_role")
+    hashed = hashlib.sha256(secrets.token_bytes(32)).digest()
+    await admin_db.execute("SELECT auth.issue_session($1, $2, 3600, 7200)", user_id, hashed)
+    async with pooled_db.transaction():
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="not permitted"):
+            await pooled_db.fetchval("SELECT role FROM auth.authenticate($1)", hashed)
 
 
 async def test_role_limits_lists_what_login_would_apply(

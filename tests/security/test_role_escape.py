@@ -9,6 +9,7 @@ gets an answer, a committed write or a changed pooled connection out of it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -48,6 +49,36 @@ POISONS = {
         " RETURN current_user::text;"
     ),
     "sg_whoami": "RETURN current_user::text;",
+    # The response settings, left at session level for whoever comes next.
+    "sg_poison_response": (
+        "PERFORM set_config('response.headers',"
+        ' \'[{"Set-Cookie": "planted=1; Path=/"}]\', false);'
+        " PERFORM set_config('response.status', '299', false);"
+        " RETURN 'poisoned';"
+    ),
+}
+
+# Stay in role and overwrite who the caller is, with a user id the caller
+# chose (here from a request header): every policy that trusts
+# auth.user_id() or the claims would then answer as that user. Any role may
+# call set_config() on these, SECURITY DEFINER code included.
+_VICTIM = "current_setting('request.headers')::json->>'x-victim'"
+_PRIVATE = "(SELECT coalesce(json_agg(description), '[]') FROM api.todos WHERE NOT public)::text"
+IMPERSONATIONS = {
+    "sg_as_user_local": f"PERFORM set_config('auth.user_id', {_VICTIM}, true); RETURN {_PRIVATE};",
+    "sg_as_user_session": (
+        f"PERFORM set_config('auth.user_id', {_VICTIM}, false); RETURN {_PRIVATE};"
+    ),
+    "sg_as_user_claims": (
+        "PERFORM set_config('request.jwt.claims',"
+        f" json_build_object('sub', {_VICTIM}, 'user_id', {_VICTIM})::text, true);"
+        f" RETURN {_PRIVATE};"
+    ),
+    "sg_as_user_write": (
+        f"PERFORM set_config('auth.user_id', {_VICTIM}, true);"
+        " UPDATE api.todos SET description = 'overwritten as another user' WHERE NOT public;"
+        " RETURN 'written';"
+    ),
 }
 
 
@@ -58,7 +89,7 @@ async def escape_server(database: Database) -> AsyncIterator[LiveServer]:
         database,
         {
             name: f"RETURNS text LANGUAGE plpgsql AS $$ BEGIN {body} END $$"
-            for name, body in {**ESCAPES, **POISONS}.items()
+            for name, body in {**ESCAPES, **POISONS, **IMPERSONATIONS}.items()
         },
     )
     # One pooled connection, so a leak would reach the very next request.
@@ -110,6 +141,56 @@ async def test_settings_left_on_the_connection_do_not_choose_the_next_role(
     private = await admin_db.fetchval("SELECT count(*) FROM app.todos WHERE NOT public")
     assert private > 0
     assert all(row["public"] for row in rows)
+
+
+@pytest.mark.parametrize("name", list(IMPERSONATIONS))
+async def test_overwriting_the_callers_identity_is_refused_and_rolled_back(
+    escape_server: LiveServer, admin_db: asyncpg.Connection, name: str
+) -> None:
+    secret = f"private to the victim ({name})"
+    async with make_client(escape_server.url) as victim:
+        victim_user = await sign_in(victim)
+        added = await victim.post("/api/todos", json={"description": secret})
+        assert added.status_code == 201, added.text
+    async with make_client(escape_server.url) as attacker:
+        await sign_in(attacker)
+        own = await attacker.post("/api/todos", json={"description": "the attacker's own"})
+        assert own.status_code == 201, own.text
+        response = await attacker.post(
+            f"/api/rpc/{name}", json={}, headers={"x-victim": victim_user["id"]}
+        )
+        assert response.status_code == 500, response.text
+        assert response.json()["code"] == "identity_changed"
+        assert secret not in response.text
+        # The same (only) pooled connection: the next request is the
+        # attacker again, seeing their own private row and not the victim's.
+        rows = (await attacker.get("/api/todos")).json()
+        descriptions = {row["description"] for row in rows}
+        assert "the attacker's own" in descriptions
+        assert secret not in descriptions
+    assert (
+        await admin_db.fetchval(
+            "SELECT description FROM app.todos WHERE user_id = $1", UUID(victim_user["id"])
+        )
+        == secret
+    )
+
+
+async def test_response_settings_left_on_the_connection_do_not_reach_the_next_response(
+    escape_server: LiveServer,
+) -> None:
+    async with make_client(escape_server.url) as first:
+        poisoned = await _call(first, "sg_poison_response")
+        # The request that set them gets them: that is what they are for.
+        assert poisoned.status_code == 299, poisoned.text
+        assert "planted" in poisoned.headers.get("set-cookie", "")
+    async with make_client(escape_server.url) as next_client:
+        response = await next_client.get("/api/todos")
+        assert response.status_code == 200, response.text
+        assert "planted" not in response.headers.get("set-cookie", "")
+        called = await next_client.get("/api/rpc/sg_whoami")
+        assert called.status_code == 200
+        assert "planted" not in called.headers.get("set-cookie", "")
 
 
 async def test_a_function_that_stays_in_role_works(escape_server: LiveServer) -> None:

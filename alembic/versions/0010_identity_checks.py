@@ -1,0 +1,38 @@
+"""Identity settings the service can check, and roles no user may have.
+
+auth.identity_settings() returns the role and every identity setting
+auth.authenticate() makes, so the service can roll back a request whose SQL
+overwrote them (app/role_guard.py). auth.anonymous_role(), the PostgREST
+form's fallback, reads sessiongate.anonymous_role from the catalog (ALTER
+ROLE / ALTER DATABASE ... SET) instead of the live setting any role can
+overwrite. auth.authenticate() and the users' role check refuse
+authenticator itself and any role that is a member of it.
+
+sql/06_accounts_lifecycle.sql is applied again too: it was edited after
+revision 0007 had applied it, so databases migrated in between kept older
+function bodies. Applying the current file brings every database to the
+same contract.
+
+Revision ID: 0010
+Revises: 0009
+"""
+
+from __future__ import annotations
+
+from app.migrations import apply_sql_file
+
+revision = "0010"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    apply_sql_file("02_users.sql")
+    apply_sql_file("04_authenticate.sql")
+    # As the admin, as revisions 0003 and 0007 apply the same file.
+    apply_sql_file("06_accounts_lifecycle.sql", as_owner=False)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the contract is not downgradable; restore from a backup")
