@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-# Statement texts differ only by their shape: how many settings, where a
-# lenient timezone sits, how many roles each limit covers, and whether the
-# cache is loaded. A handful of shapes covers every request; each is
-# prepared once per connection by asyncpg's statement cache.
+# Statement texts differ only by their shape: how many settings, how many
+# roles each limit covers, and whether the cache is loaded. A handful of
+# shapes covers every request; each is prepared once per connection by
+# asyncpg's statement cache.
 _SHAPES_CACHED = 64
 # Each cached (role, setting) adds ~55 bytes of SQL and two parameters, and
 # asyncpg never caches a text over 15 KiB (about 280 of them): it would be
@@ -26,8 +26,7 @@ class Prelude:
     auth.authenticate(), after it (the inner query is fenced with OFFSET 0).
     `call` is a quoted, qualified function name from configuration, never
     from a request; it runs in a statement of its own after authentication.
-    With `lenient_timezone`, a "timezone" PostgreSQL does not know is skipped
-    instead of failing the request (Prefer: handling=lenient). `limits` are
+    `limits` are
     (role, setting, value) from the schema cache: the ones for the role the
     session resolves to are set too, and auth.authenticate() is told not to
     read them from the catalog itself. With None (no cache loaded) it does.
@@ -38,7 +37,6 @@ class Prelude:
     settings: tuple[tuple[str, str], ...]
     anonymous_role: str
     call: str | None = None
-    lenient_timezone: bool = False
     limits: tuple[tuple[str, str, str], ...] | None = None
 
     def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
@@ -64,9 +62,8 @@ class Prelude:
             args.append(name)
             for role, value in choices:
                 args += (role, value)
-        lenient = self.lenient_timezone and any(n == "timezone" for n, _ in self.settings)
         shape = (
-            tuple(n == "timezone" and lenient for n, _ in self.settings),
+            len(self.settings),
             tuple(len(choices) for choices in by_name.values()),
             limits is None,
         )
@@ -74,13 +71,10 @@ class Prelude:
 
 
 @lru_cache(maxsize=_SHAPES_CACHED)
-def _statement_text(
-    lenient_at: tuple[bool, ...], limit_roles: tuple[int, ...], copy_limits: bool
-) -> str:
-    """The statement for one shape: a setting per entry of `lenient_at` (True
-    where an unknown timezone is skipped), then one CASE per limit name, with
-    one branch per role in `limit_roles`. Parameters are numbered in the
-    order Prelude.statement appends its arguments."""
+def _statement_text(settings: int, limit_roles: tuple[int, ...], copy_limits: bool) -> str:
+    """The statement for one shape: `settings` settings, then one CASE per
+    limit name, with one branch per role in `limit_roles`. Parameters are
+    numbered in the order Prelude.statement appends its arguments."""
     number = 2  # $1 is the token hash, $2 the anonymous role
 
     def next_param() -> str:
@@ -96,16 +90,9 @@ def _statement_text(
         "pg_catalog.set_config('response.headers', '', true)",
         "pg_catalog.set_config('response.status', '', true)",
     ]
-    for lenient in lenient_at:
+    for _ in range(settings):
         name, value = next_param(), next_param()
-        call = f"pg_catalog.set_config({name}, {value}, true)"
-        if lenient:
-            # An unknown timezone is skipped rather than failing the request.
-            call = (
-                f"CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names"
-                f" WHERE name = {value}) THEN {call} END"
-            )
-        calls.append(call)
+        calls.append(f"pg_catalog.set_config({name}, {value}, true)")
     for roles in limit_roles:
         name = next_param()
         branches = []

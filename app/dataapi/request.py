@@ -127,7 +127,11 @@ class DataRequest:
             ("request.cookies", orjson.dumps(cookies).decode()),
         ]
         timezone = self.prefs.get("timezone")
-        if timezone is not None:
+        # Lenient (the default): a zone PostgreSQL does not know is skipped
+        # rather than failing the request. Strict: PostgreSQL refuses it.
+        if timezone is not None and (
+            self.prefs.strict or self.gateway.schema.knows_timezone(timezone)
+        ):
             settings.append(("timezone", timezone))
         call = None
         pre = self.settings.db_pre_request
@@ -138,7 +142,6 @@ class DataRequest:
             tuple(settings),
             self.settings.anonymous_role,
             call,
-            lenient_timezone=not self.prefs.strict,
             limits=self.gateway.schema.role_limits,
         )
 

@@ -163,6 +163,9 @@ class SchemaCache:
     # lock_timeout, sent with every data request's settings (app/dataapi/prelude.py).
     # None until loaded: requests then leave them to auth.authenticate().
     role_limits: tuple[tuple[str, str, str], ...] | None = None
+    # pg_timezone_names, for Prefer: timezone in lenient mode. Read once per
+    # load: the view reads the time zone files, ~20 ms, far too much per request.
+    timezones: frozenset[str] | None = None
 
     def find(self, schema: str, name: str) -> Relation | None:
         """The relation `schema.name`, if it is exposed."""
@@ -171,6 +174,10 @@ class SchemaCache:
     def find_functions(self, schema: str, name: str) -> list[Function]:
         """Every overload of `schema.name`."""
         return self.functions.get((schema, name), [])
+
+    def knows_timezone(self, name: str) -> bool:
+        """Whether PostgreSQL lists `name` as a time zone (True before the first load)."""
+        return self.timezones is None or name in self.timezones
 
     def cast_type(self, name: str) -> str | None:
         """The catalog's name for a type a request asked to cast to, or None."""
@@ -189,6 +196,7 @@ class SchemaCache:
             await conn.execute("SET LOCAL search_path = pg_catalog")
             raw = await conn.fetchval(_CATALOG_SQL, self.schemas)
             limits = await conn.fetch("SELECT role, name, value FROM auth.role_limits()")
+            zones = await conn.fetch("SELECT name FROM pg_timezone_names")
         catalog = orjson.loads(raw)
         relations: dict[tuple[str, str], Relation] = {}
         oids: dict[int, tuple[str, str]] = {}
@@ -259,6 +267,7 @@ class SchemaCache:
         self.functions = functions
         self.types = set(catalog["types"])
         self.role_limits = tuple((r["role"], r["name"], r["value"]) for r in limits)
+        self.timezones = frozenset(r["name"] for r in zones)
         log.info(
             "schema cache: %d relations, %d functions in %s",
             len(relations),

@@ -51,6 +51,9 @@ CREATE FUNCTION dapi.whoami() RETURNS json LANGUAGE sql STABLE AS $$
     'cookie', current_setting('request.cookies', true)::json->>'flavour',
     'role', current_user)
 $$;
+CREATE FUNCTION dapi.current_zone() RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT current_setting('TimeZone')
+$$;
 CREATE FUNCTION dapi.greet() RETURNS text LANGUAGE plpgsql STABLE AS $$
 BEGIN
   PERFORM set_config('response.headers', '[{"Set-Cookie": "a=1; Path=/"}, {"Set-Cookie": "b=2"}, {"X-Greeting": "hi"}]', true);

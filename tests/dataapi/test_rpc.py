@@ -102,10 +102,15 @@ async def test_stable_void_functions_are_really_called(
 
 
 async def test_prefer_timezone_is_strict_or_lenient(dapi: httpx.AsyncClient) -> None:
-    applied = await dapi.get("/api/rpc/whoami", headers={"Prefer": "timezone=America/Los_Angeles"})
+    applied = await dapi.get(
+        "/api/rpc/current_zone", headers={"Prefer": "timezone=America/Los_Angeles"}
+    )
     assert applied.headers["preference-applied"] == "timezone=America/Los_Angeles"
-    lenient = await dapi.get("/api/rpc/whoami", headers={"Prefer": "timezone=Nowhere/Land"})
+    assert applied.json() == "America/Los_Angeles"
+    default = (await dapi.get("/api/rpc/current_zone")).json()
+    lenient = await dapi.get("/api/rpc/current_zone", headers={"Prefer": "timezone=Nowhere/Land"})
     assert lenient.status_code == 200
+    assert lenient.json() == default
     strict = await dapi.get(
         "/api/rpc/whoami", headers={"Prefer": "handling=strict, timezone=Nowhere/Land"}
     )
