@@ -53,11 +53,29 @@ class Statement:
     args: list[object]
 
 
-def _rows(node: Node, media: Media, from_sql: str, params: Params, *, exact_count: bool) -> str:
-    """The rows of `node` read from `from_sql`, wrapped in the one-row result."""
+def _rows(
+    node: Node,
+    media: Media,
+    from_sql: str,
+    params: Params,
+    *,
+    exact_count: bool,
+    once: bool = False,
+) -> str:
+    """The rows of `node` read from `from_sql`, wrapped in the one-row result.
+
+    The count reads the source a second time. With `once` (a function call,
+    which may write) both read one materialized copy instead, as PostgREST's
+    pgrst_source does, so the call runs once; a plain read keeps re-reading
+    the relation, which lets the count use its own plan.
+    """
     where = where_sql(node, params)
     where_text = (" WHERE " + " AND ".join(where)) if where else ""
     source = f"{from_sql} AS {node.alias}{node.alias_columns}"
+    prefix = ""
+    if exact_count and once:
+        prefix = f"WITH pgrst_source AS MATERIALIZED (SELECT {node.alias}.* FROM {source}) "
+        source = f"pgrst_source AS {node.alias}"
     count = "NULL"
     if exact_count:
         count = f"(SELECT pg_catalog.count(*) FROM {source}{where_text})"
@@ -65,8 +83,8 @@ def _rows(node: Node, media: Media, from_sql: str, params: Params, *, exact_coun
     tail = order_sql(node, params) + range_sql(node.limit, node.offset, params)
     inner = f"SELECT {columns} FROM {source}{where_text}{tail}"
     return (
-        f"SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(media)}, {_GUCS}"
-        f" FROM ({inner}) _p"
+        f"{prefix}SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(media)},"
+        f" {_GUCS} FROM ({inner}) _p"
     )
 
 
@@ -295,7 +313,8 @@ def call(
     if not function.returns_set and media is Media.JSON:
         effective = Media.OBJECT
     return Statement(
-        _rows(node, effective, from_sql, params, exact_count=exact_count), params.values
+        _rows(node, effective, from_sql, params, exact_count=exact_count, once=True),
+        params.values,
     )
 
 

@@ -86,3 +86,13 @@ $$;
 GRANT EXECUTE ON FUNCTION dapi.echo_cookies() TO anonymous, webuser;
 CREATE FUNCTION dapi.echo_json(json) RETURNS json LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
 GRANT EXECUTE ON FUNCTION dapi.echo_json(json) TO anonymous, webuser;
+
+-- A volatile set-returning function that writes: how often it really ran
+-- is the number of rows it left behind.
+CREATE TABLE dapi.logs (id serial PRIMARY KEY, msg text NOT NULL);
+GRANT SELECT, INSERT ON dapi.logs TO anonymous;
+GRANT USAGE ON SEQUENCE dapi.logs_id_seq TO anonymous;
+CREATE FUNCTION dapi.add_log(msg text) RETURNS SETOF dapi.logs LANGUAGE sql VOLATILE AS $$
+  INSERT INTO dapi.logs (msg) VALUES (msg) RETURNING *
+$$;
+GRANT EXECUTE ON FUNCTION dapi.add_log(text) TO anonymous;

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+import asyncpg
 import httpx
 
 from tests.conftest import LiveServer, make_client, sign_in
@@ -151,3 +153,30 @@ async def test_schema_aliases_name_profiles(server_factory: Any, dapi_schema: st
         response = await http.get("/api/authors?id=eq.1", headers={"Accept-Profile": "library"})
     assert response.status_code == 200
     assert response.json() == [{"id": 1, "name": "Ursula"}]
+
+
+async def test_a_counted_call_runs_the_function_once(
+    dapi: httpx.AsyncClient, admin_db: asyncpg.Connection
+) -> None:
+    # The count and the rows must read one evaluation of the call: a second
+    # one would commit a second row.
+    for mode in ("exact", "estimated"):
+        msg = f"counted {mode} {secrets.token_hex(4)}"
+        response = await dapi.post(
+            "/api/rpc/add_log?select=msg", json={"msg": msg}, headers={"Prefer": f"count={mode}"}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == [{"msg": msg}]
+        assert response.headers["content-range"] == "0-0/1"
+        stored = await admin_db.fetchval("SELECT count(*) FROM dapi.logs WHERE msg = $1", msg)
+        assert stored == 1, mode
+
+
+async def test_a_counted_call_still_filters_orders_and_pages(dapi: httpx.AsyncClient) -> None:
+    response = await dapi.get(
+        "/api/rpc/books_since?y=0&select=id,authors(name)&id=neq.2&order=id.desc&limit=1",
+        headers={"Prefer": "count=exact"},
+    )
+    assert response.status_code == 206, response.text
+    assert response.json() == [{"id": 3, "authors": {"name": "Terry"}}]
+    assert response.headers["content-range"] == "0-0/2"
