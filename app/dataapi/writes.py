@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
 import orjson
@@ -152,14 +154,30 @@ async def insert(data: DataRequest, name: str) -> Response:
         if resolution is not None and (not rows or (relation.is_table and row[7] == 0)):
             status = 200
         outcome = _write_outcome(data, node, media, status, row, applied)
-        if location and row[6] is not None and row[1] == 1:
-            values = orjson.loads(row[6])
-            query = "&".join(
-                f"{col}=eq.{value}" for col, value in zip(relation.primary_key, values, strict=True)
-            )
-            if not any(k.lower() == "location" for k, _ in outcome.headers):
-                outcome.headers.append(("Location", f"/{relation.name}?{query}"))
+        if (
+            location
+            and row[6] is not None
+            and row[1] == 1
+            and not any(k.lower() == "location" for k, _ in outcome.headers)
+        ):
+            keys = zip(relation.primary_key, orjson.loads(row[6]), strict=True)
+            outcome.headers.append(("Location", _location(relation, keys)))
     return data.finish(outcome)
+
+
+def _location(relation: Relation, keys: Iterable[tuple[str, str | None]]) -> str:
+    """The Location of an inserted row: its primary key as eq. filters.
+
+    Names and values are percent-encoded as PostgREST encodes them (every byte
+    but letters, digits and -._~), so a key holding &, =, non-ASCII text or a
+    line break stays one filter and the header stays valid. A null key is
+    is.null, as in PostgREST.
+    """
+    query = "&".join(
+        f"{quote(column, safe='')}={'is.null' if value is None else 'eq.' + quote(value, safe='')}"
+        for column, value in keys
+    )
+    return f"/{quote(relation.name, safe='')}?{query}"
 
 
 def limited_write(relation: Relation, node: Node) -> None:

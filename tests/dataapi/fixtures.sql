@@ -96,3 +96,7 @@ CREATE FUNCTION dapi.add_log(msg text) RETURNS SETOF dapi.logs LANGUAGE sql VOLA
   INSERT INTO dapi.logs (msg) VALUES (msg) RETURNING *
 $$;
 GRANT EXECUTE ON FUNCTION dapi.add_log(text) TO anonymous;
+
+-- A text primary key: whatever a client puts in it ends up in Location.
+CREATE TABLE dapi.codes (code text PRIMARY KEY, note text);
+GRANT SELECT, INSERT ON dapi.codes TO anonymous;

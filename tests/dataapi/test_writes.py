@@ -224,3 +224,25 @@ async def test_csv_bodies_insert_rows(dapi: httpx.AsyncClient) -> None:
     )
     assert ragged.status_code == 400
     assert ragged.json()["code"] == "PGRST102"
+
+
+async def test_location_percent_encodes_the_key(dapi: httpx.AsyncClient) -> None:
+    tag = secrets.token_hex(4)
+    cases = {
+        # A second filter smuggled into the key must stay part of the value.
+        f"a&b=eq.{tag}": f"a%26b%3Deq.{tag}",
+        # Non-ASCII text: the row is committed, so a failure here came too late.
+        f"é€ {tag}": f"%C3%A9%E2%82%AC%20{tag}",
+        # A line break must not end the header (or start a new one).
+        f"x\r\nSet-Cookie: pwned=1 {tag}": f"x%0D%0ASet-Cookie%3A%20pwned%3D1%20{tag}",
+    }
+    for code, encoded in cases.items():
+        response = await dapi.post(
+            "/api/codes", json={"code": code}, headers={"Prefer": "return=headers-only"}
+        )
+        assert response.status_code == 201, (code, response.text)
+        assert response.headers["location"] == f"/codes?code=eq.{encoded}"
+        assert "set-cookie" not in response.headers
+        # The Location finds exactly the inserted row again.
+        found = await dapi.get("/api" + response.headers["location"])
+        assert found.json() == [{"code": code, "note": None}]
