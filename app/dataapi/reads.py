@@ -27,7 +27,7 @@ async def _count_for(
 ) -> int | None:
     """The total for Prefer: count= (None without it)."""
     mode = data.prefs.get("count")
-    if mode == "exact":
+    if mode == "exact" or (mode in ("planned", "estimated") and _exact_only(node)):
         return exact
     if mode in ("planned", "estimated"):
         if mode == "estimated" and exact is not None:
@@ -36,6 +36,17 @@ async def _count_for(
                 return exact
         return await _planned_count(driver, statements.plan_count(node))
     return None
+
+
+def _exact_only(node: Node) -> bool:
+    """Whether planned and estimated counts must be exact counts instead.
+
+    The planner estimates from statistics over every row of a table, those
+    row level security hides included: `description=eq.<guess>` would tell
+    by its estimate whether hidden rows hold the guess. Where RLS may hide
+    rows, only the exact count (of the rows the caller sees) is given.
+    """
+    return node.relation.row_security
 
 
 async def read(data: DataRequest, name: str) -> Response:
@@ -47,7 +58,7 @@ async def read(data: DataRequest, name: str) -> Response:
     planner.apply(node, data.params, skip=RESERVED - {"order", "limit", "offset"} | {"select"})
     apply_range(data, node)
     mode = data.prefs.get("count")
-    want_exact = mode == "exact" or (mode == "estimated")
+    want_exact = mode in ("exact", "estimated") or (mode == "planned" and _exact_only(node))
     statement = statements.read(node, media, exact_count=want_exact)
     async with data.transaction(readonly=True) as tx:
         driver = await tx.driver()

@@ -79,6 +79,10 @@ class Relation:
     updatable: bool = True
     deletable: bool = True
     base: tuple[str, str] | None = None  # the one table a simple view reads
+    # Row level security may hide some of its rows: the table's own flag, for a
+    # view its base table's, and always for a view whose base is unknown or
+    # that calls a function.
+    row_security: bool = False
     uniques: list[tuple[str, ...]] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
     computed: dict[str, ComputedField] = field(default_factory=dict)
@@ -217,6 +221,7 @@ class SchemaCache:
                 updatable=item["updatable"],
                 deletable=item["deletable"],
                 uniques=[tuple(u) for u in item["uniques"] or []],
+                row_security=item["rls"],
             )
             relations[(relation.schema, relation.name)] = relation
             oids[item["oid"]] = (relation.schema, relation.name)
@@ -224,9 +229,18 @@ class SchemaCache:
             r["oid"]: (r["schema"], r["name"]) for r in catalog["all_relations"]
         }
         base_of = _view_bases(catalog["view_deps"], all_oids)
-        for key, relation in relations.items():
+        rls_of = {(r["schema"], r["name"]): bool(r["rls"]) for r in catalog["all_relations"]}
+        calling = _function_readers(catalog["view_deps"], catalog["function_views"])
+        for oid, key in oids.items():
+            relation = relations[key]
             if relation.kind not in ("r", "p", "f"):
                 relation.base = base_of.get(key)
+            if relation.kind == "v":
+                # A view reads with its base table's policies. One whose base
+                # is unknown, or that calls a function (which may read any
+                # table), counts as filtered.
+                base = relation.base
+                relation.row_security = base is None or oid in calling or rls_of.get(base, True)
         self._derive_view_keys(relations, catalog["tables"])
         self._link(relations, catalog["fks"], catalog["tables"])
         functions: dict[tuple[str, str], list[Function]] = {}
@@ -387,11 +401,25 @@ def _view_bases(
     return resolved
 
 
+def _function_readers(deps: list[dict[str, int]], calls: list[int]) -> set[int]:
+    """The views that call a function of their own or through the views they read."""
+    found = set(calls)
+    grown = True
+    while grown:
+        grown = False
+        for dep in deps:
+            if dep["ref"] in found and dep["view"] not in found:
+                found.add(dep["view"])
+                grown = True
+    return found
+
+
 # One round trip: relations with columns and keys, foreign keys, views'
 # dependencies, functions and the type names casts may use.
 _CATALOG_SQL = r"""
 WITH rels AS (
   SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+         c.relrowsecurity AS rls,
          c.relkind IN ('r', 'p', 'f')
            OR pg_relation_is_updatable(c.oid, true) & 8 = 8 AS insertable,
          c.relkind IN ('r', 'p', 'f')
@@ -416,6 +444,7 @@ SELECT json_build_object(
   'relations', (SELECT coalesce(json_agg(json_build_object(
       'oid', r.oid, 'schema', r.schema, 'name', r.name, 'kind', r.kind,
       'insertable', r.insertable, 'updatable', r.updatable, 'deletable', r.deletable,
+      'rls', r.rls,
       'columns', (SELECT json_agg(json_build_object(
                     'name', a.attname,
                     'type', format_type(a.atttypid, a.atttypmod),
@@ -436,7 +465,7 @@ SELECT json_build_object(
       'uniques', (SELECT json_agg(k.cols) FROM keys k WHERE k.conrelid = r.oid AND k.contype = 'u')
     ) ORDER BY r.schema, r.name), '[]') FROM rels r),
   'all_relations', (SELECT coalesce(json_agg(json_build_object(
-      'oid', c.oid, 'schema', n.nspname, 'name', c.relname)), '[]')
+      'oid', c.oid, 'schema', n.nspname, 'name', c.relname, 'rls', c.relrowsecurity)), '[]')
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
      WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
        AND n.nspname NOT IN ('pg_catalog', 'information_schema')),
@@ -454,6 +483,13 @@ SELECT json_build_object(
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
                       AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> r.ev_class
       JOIN pg_class rc ON rc.oid = d.refobjid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
+      JOIN pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
+      JOIN pg_namespace vn ON vn.oid = vc.relnamespace
+     WHERE vn.nspname NOT IN ('pg_catalog', 'information_schema')),
+  'function_views', (SELECT coalesce(json_agg(DISTINCT r.ev_class), '[]')
+      FROM pg_rewrite r
+      JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                      AND d.refclassid = 'pg_proc'::regclass
       JOIN pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
       JOIN pg_namespace vn ON vn.oid = vc.relnamespace
      WHERE vn.nspname NOT IN ('pg_catalog', 'information_schema')),

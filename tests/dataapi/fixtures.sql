@@ -100,3 +100,24 @@ GRANT EXECUTE ON FUNCTION dapi.add_log(text) TO anonymous;
 -- A text primary key: whatever a client puts in it ends up in Location.
 CREATE TABLE dapi.codes (code text PRIMARY KEY, note text);
 GRANT SELECT, INSERT ON dapi.codes TO anonymous;
+
+-- Row level security over statistics: anonymous sees its own two entries,
+-- not the 300 of someone else, yet ANALYZE has seen all of them. The policy
+-- compares with a sub-select, as policies often do, which the planner
+-- cannot estimate: it guesses that half the rows pass.
+CREATE TABLE dapi.diary (id int PRIMARY KEY, owner text NOT NULL, entry text NOT NULL);
+INSERT INTO dapi.diary SELECT i, 'someone else', 'the hidden secret' FROM generate_series(1, 300) i;
+INSERT INTO dapi.diary VALUES (301, 'anonymous', 'hello'), (302, 'anonymous', 'again');
+ALTER TABLE dapi.diary ENABLE ROW LEVEL SECURITY;
+CREATE POLICY diary_own ON dapi.diary FOR SELECT USING (owner = (SELECT current_user));
+GRANT SELECT ON dapi.diary TO anonymous;
+ANALYZE dapi.diary;
+
+-- A view whose base table the catalog cannot tell: it reads a function.
+CREATE FUNCTION dapi.all_books() RETURNS SETOF dapi.books LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  RETURN QUERY SELECT * FROM dapi.books;
+END $$;
+GRANT EXECUTE ON FUNCTION dapi.all_books() TO anonymous;
+CREATE VIEW dapi.books_by_function AS SELECT * FROM dapi.all_books();
+GRANT SELECT ON dapi.books_by_function TO anonymous;

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+import asyncpg
 import httpx
 
-from tests.conftest import LiveServer, make_client
+from tests.conftest import LiveServer, make_client, sign_up
 
 
 async def _ids(http: httpx.AsyncClient, query: str) -> list[Any]:
@@ -210,3 +212,66 @@ async def test_aggregates_are_refused_like_postgrest_by_default(dapi: httpx.Asyn
     response = await dapi.get("/api/books?select=count()")
     assert response.status_code == 400
     assert response.json()["code"] == "PGRST123"
+
+
+async def test_planned_counts_do_not_see_rows_rls_hides(dapi: httpx.AsyncClient) -> None:
+    # EXPLAIN's estimate comes from statistics over all 302 rows: it would
+    # tell an anonymous caller how many hidden rows match a guess.
+    for mode in ("planned", "estimated"):
+        prefer = {"Prefer": f"count={mode}"}
+        guessed = await dapi.get("/api/diary?entry=eq.the hidden secret&limit=1", headers=prefer)
+        assert guessed.status_code == 200, guessed.text
+        assert guessed.json() == []
+        assert guessed.headers["content-range"] == "*/0", mode
+        everything = await dapi.get("/api/diary?select=id&order=id", headers=prefer)
+        assert everything.json() == [{"id": 301}, {"id": 302}]
+        assert everything.headers["content-range"] == "0-1/2", mode
+
+
+async def test_estimated_counts_past_max_rows_stay_exact_under_rls(
+    server_factory: Any, dapi_schema: str
+) -> None:
+    server: LiveServer = server_factory(db_schemas=[dapi_schema], db_max_rows=1)
+    async with make_client(server.url) as http:
+        response = await http.get("/api/diary?select=id", headers={"Prefer": "count=estimated"})
+    assert response.json() == [{"id": 301}]
+    assert response.headers["content-range"] == "0-0/2"
+
+
+async def test_views_with_an_unknown_base_count_exactly(dapi: httpx.AsyncClient) -> None:
+    # The function could read anything, RLS-protected tables included.
+    response = await dapi.get(
+        "/api/books_by_function?select=id", headers={"Prefer": "count=planned"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-range"] == "0-3/4"
+
+
+async def test_planned_count_on_todos_does_not_reveal_private_todos(
+    dapi_server: LiveServer, admin_db: asyncpg.Connection
+) -> None:
+    # The demo's api.todos is a view over app.todos, whose policies hide
+    # other users' private todos: an anonymous guess must not learn of them.
+    secret = f"private {secrets.token_hex(6)}"
+    async with make_client(dapi_server.url) as victim:
+        owner = await sign_up(victim)
+    await admin_db.execute(
+        "INSERT INTO app.todos (user_id, description)"
+        " SELECT $1::uuid, $2 FROM generate_series(1, 750)",
+        owner["id"],
+        secret,
+    )
+    try:
+        await admin_db.execute("ANALYZE app.todos")
+        async with make_client(dapi_server.url) as anonymous:
+            for guess in (secret, f"absent {secrets.token_hex(6)}"):
+                for mode in ("planned", "estimated"):
+                    response = await anonymous.get(
+                        "/api/todos",
+                        params={"description": f"eq.{guess}", "limit": "1"},
+                        headers={"Accept-Profile": "api", "Prefer": f"count={mode}"},
+                    )
+                    assert response.status_code == 200, response.text
+                    assert response.headers["content-range"] == "*/0", (guess, mode)
+    finally:
+        await admin_db.execute("DELETE FROM app.todos WHERE description = $1", secret)
