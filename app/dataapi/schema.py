@@ -8,7 +8,8 @@ used if it matches one the catalog listed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import asyncpg
@@ -27,6 +28,10 @@ class Column:
     has_default: bool
     base: str = ""  # the type under a domain (or the type itself), e.g. "tsvector"
     default: str | None = None  # the default expression, from the catalog (missing=default)
+    # Whether `default` is what an INSERT leaving the column out would store.
+    # False for a view column whose base column is unknown (missing=default
+    # then refuses to guess) or is an identity or generated column.
+    default_known: bool = True
 
     @property
     def is_json(self) -> bool:
@@ -231,11 +236,20 @@ class SchemaCache:
         base_of = _view_bases(catalog["view_deps"], all_oids)
         rls_of = {(r["schema"], r["name"]): bool(r["rls"]) for r in catalog["all_relations"]}
         calling = _function_readers(catalog["view_deps"], catalog["function_views"])
+        defaults = _ViewDefaults(catalog["view_queries"], catalog["view_columns"])
+        numbers = {
+            (item["schema"], item["name"]): {c["name"]: c["num"] for c in item["columns"] or []}
+            for item in catalog["relations"]
+        }
         for oid, key in oids.items():
             relation = relations[key]
             if relation.kind not in ("r", "p", "f"):
                 relation.base = base_of.get(key)
             if relation.kind == "v":
+                relation.columns = {
+                    name: defaults.column(int(oid), numbers[key][name], column, relation.base)
+                    for name, column in relation.columns.items()
+                }
                 # A view reads with its base table's policies. One whose base
                 # is unknown, or that calls a function (which may read any
                 # table), counts as filtered.
@@ -414,10 +428,112 @@ def _function_readers(deps: list[dict[str, int]], calls: list[int]) -> set[int]:
     return found
 
 
+# One token of a stored query tree (nodeToString): a bracket, or a run of
+# other characters where a backslash escapes the next one.
+_TREE_TOKEN = re.compile(r"[(){}]|(?:\\.|[^\s(){}\\])+", re.DOTALL)
+
+
+def plain_columns(tree: str) -> dict[int, tuple[int, int]]:
+    """The columns of a view that show one relation column unchanged.
+
+    `tree` is the view's stored query, pg_rewrite.ev_action as text:
+    `({QUERY :field value ...})`. Each TARGETENTRY of the Query's own
+    targetList is an output column: `resno` its number in the view,
+    `resorigtbl` and `resorigcol` the relation and column it shows as is
+    (0 for an expression). Nested nodes (subqueries, expressions) sit deeper
+    and are skipped. Returns {view column number: (relation oid, column number)}.
+    """
+    found: dict[int, tuple[int, int]] = {}
+    depth = 0
+    # Per depth: "type" (a node's type comes next), "name", "value" or "list".
+    expect: dict[int, str] = {}
+    field_name: dict[int, str] = {}
+    entry: dict[str, str] = {}
+    for piece in _TREE_TOKEN.findall(tree):
+        if piece in ("(", "{"):
+            depth += 1
+            expect[depth] = "type" if piece == "{" else "list"
+            entry = {} if depth == 4 else entry
+            continue
+        if piece in (")", "}"):
+            if depth == 4 and field_name.get(2) == ":targetList":
+                try:
+                    if entry.get(":resjunk") == "false" and entry.get(":resorigtbl", "0") != "0":
+                        found[int(entry[":resno"])] = (
+                            int(entry[":resorigtbl"]),
+                            int(entry[":resorigcol"]),
+                        )
+                except (KeyError, ValueError):
+                    pass
+            depth -= 1
+            if expect.get(depth) == "value":  # the bracketed value of a field ended
+                expect[depth] = "name"
+            continue
+        if depth not in (2, 4) or (depth == 4 and field_name.get(2) != ":targetList"):
+            continue
+        state = expect.get(depth)
+        if state == "type":
+            expect[depth] = "name"
+        elif state == "name":
+            field_name[depth] = piece
+            expect[depth] = "value"
+        elif state == "value":
+            if depth == 4:
+                entry[field_name[4]] = piece
+            expect[depth] = "name"
+    return found
+
+
+class _ViewDefaults:
+    """What an INSERT through a view stores in a column it leaves out.
+
+    PostgreSQL takes the view column's own default, else (for a simple view)
+    leaves the column to the relation underneath, down to the base table's
+    default, its domain's, or NULL.
+    """
+
+    def __init__(self, queries: list[dict[str, Any]], columns: list[dict[str, Any]]) -> None:
+        # json_build_object writes oids as strings; the query tree as numbers.
+        self.shows = {int(q["view"]): plain_columns(q["query"]) for q in queries}
+        self.columns = {(int(c["rel"]), int(c["num"])): c for c in columns}
+
+    def column(
+        self, view: int, number: int, column: Column, base: tuple[str, str] | None
+    ) -> Column:
+        """`column` of `view` with the default a left-out value takes."""
+        own = self.columns.get((view, number), {}).get("default")
+        if own is not None:
+            return replace(column, default=own, default_known=True)
+        if base is None:
+            # Not a simple view: whatever is underneath (an INSTEAD OF
+            # trigger, say) would get NULL, not the base table's default.
+            return replace(column, default_known=column.default is not None)
+        known, default = self._underneath(view, number, set())
+        return replace(column, default=default, default_known=known)
+
+    def _underneath(
+        self, rel: int, number: int, seen: set[tuple[int, int]]
+    ) -> tuple[bool, str | None]:
+        """(known, default) of column `number` of `rel`, following the views down."""
+        info = self.columns.get((rel, number))
+        if info is None:
+            return False, None
+        if info["default"] is not None:
+            return True, info["default"]
+        if rel in self.shows:
+            origin = self.shows[rel].get(number)
+            if origin is None or origin in seen:
+                return False, None
+            return self._underneath(*origin, seen | {origin})
+        if info["automatic"]:
+            return False, None
+        return True, info["type_default"]
+
+
 # One round trip: relations with columns and keys, foreign keys, views'
 # dependencies, functions and the type names casts may use.
 _CATALOG_SQL = r"""
-WITH rels AS (
+WITH RECURSIVE rels AS (
   SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
          c.relrowsecurity AS rls,
          c.relkind IN ('r', 'p', 'f')
@@ -439,6 +555,29 @@ keys AS (
          con.contype
     FROM pg_constraint con
    WHERE con.contype IN ('p', 'u')
+),
+-- The exposed views and every view they read, down to the tables.
+view_chain AS (
+  SELECT r.oid FROM rels r WHERE r.kind = 'v'
+  UNION
+  SELECT d.refobjid
+    FROM view_chain ch
+    JOIN pg_rewrite rw ON rw.ev_class = ch.oid
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                    AND d.refclassid = 'pg_class'::regclass
+    JOIN pg_class c ON c.oid = d.refobjid AND c.relkind = 'v'
+),
+-- Their columns and the relation columns their queries read.
+view_columns AS (
+  SELECT a.attrelid AS rel, a.attnum AS num
+    FROM view_chain ch JOIN pg_attribute a ON a.attrelid = ch.oid
+   WHERE a.attnum > 0 AND NOT a.attisdropped
+  UNION
+  SELECT d.refobjid, d.refobjsubid
+    FROM view_chain ch
+    JOIN pg_rewrite rw ON rw.ev_class = ch.oid
+    JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                    AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid > 0
 )
 SELECT json_build_object(
   'relations', (SELECT coalesce(json_agg(json_build_object(
@@ -446,7 +585,7 @@ SELECT json_build_object(
       'insertable', r.insertable, 'updatable', r.updatable, 'deletable', r.deletable,
       'rls', r.rls,
       'columns', (SELECT json_agg(json_build_object(
-                    'name', a.attname,
+                    'name', a.attname, 'num', a.attnum,
                     'type', format_type(a.atttypid, a.atttypmod),
                     'base', CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, NULL)
                                  ELSE format_type(a.atttypid, NULL) END,
@@ -486,6 +625,18 @@ SELECT json_build_object(
       JOIN pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
       JOIN pg_namespace vn ON vn.oid = vc.relnamespace
      WHERE vn.nspname NOT IN ('pg_catalog', 'information_schema')),
+  'view_queries', (SELECT coalesce(json_agg(json_build_object(
+      'view', rw.ev_class, 'query', rw.ev_action::text)), '[]')
+      FROM view_chain ch JOIN pg_rewrite rw ON rw.ev_class = ch.oid AND rw.rulename = '_RETURN'),
+  'view_columns', (SELECT coalesce(json_agg(json_build_object(
+      'rel', vc.rel, 'num', vc.num,
+      'default', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d
+                   WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum),
+      'type_default', CASE WHEN t.typtype = 'd' THEN t.typdefault END,
+      'automatic', a.attidentity <> '' OR a.attgenerated <> '')), '[]')
+      FROM view_columns vc
+      JOIN pg_attribute a ON a.attrelid = vc.rel AND a.attnum = vc.num AND NOT a.attisdropped
+      JOIN pg_type t ON t.oid = a.atttypid),
   'function_views', (SELECT coalesce(json_agg(DISTINCT r.ev_class), '[]')
       FROM pg_rewrite r
       JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid

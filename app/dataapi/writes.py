@@ -55,6 +55,29 @@ def write_columns(
     return columns
 
 
+def _check_defaults(relation: Relation, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """missing=default: a column some row leaves out needs a default we know.
+
+    Rather than store NULL where PostgreSQL would have stored something else
+    (a view column over an unknown base, an identity column underneath),
+    the request is refused.
+    """
+    for name in columns:
+        if relation.columns[name].default_known or all(name in row for row in rows):
+            continue
+        raise ApiError(
+            400,
+            "missing_default",
+            f"The default of column '{name}' of '{relation.name}' is not known,"
+            " so a row cannot leave it out with Prefer: missing=default",
+            details="A view column without a default of its own takes its base column's"
+            " only in a simple view over one table, and not from an identity or generated"
+            " column.",
+            hint="Give the column in every row, or set a default on the view column"
+            " (ALTER VIEW ... ALTER COLUMN ... SET DEFAULT).",
+        )
+
+
 def representation(data: DataRequest) -> Media | None:
     """The representation to return, or None without Prefer: return=representation."""
     if data.prefs.get("return") == "representation":
@@ -107,6 +130,8 @@ async def insert(data: DataRequest, name: str) -> Response:
         raise ApiError(400, "PGRST102", "Empty or invalid json")
     missing_default = data.prefs.get("missing") == "default"
     columns = write_columns(data, relation, rows, union=missing_default)
+    if missing_default:
+        _check_defaults(relation, columns, rows)
     media = representation(data)
     planner = Planner(data.gateway.schema, data.schema)
     node = planner.root(relation, data.first("select"))

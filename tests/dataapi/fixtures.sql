@@ -121,3 +121,24 @@ END $$;
 GRANT EXECUTE ON FUNCTION dapi.all_books() TO anonymous;
 CREATE VIEW dapi.books_by_function AS SELECT * FROM dapi.all_books();
 GRANT SELECT ON dapi.books_by_function TO anonymous;
+
+-- Simple views that rename columns: a left-out column takes the default of
+-- the base column it shows, whatever the names say (body here shows
+-- notes.method), through a view over the view too.
+CREATE VIEW dapi.notes_relabelled AS SELECT id, body AS text, method AS body FROM dapi.notes;
+CREATE VIEW dapi.notes_relabelled_again AS SELECT * FROM dapi.notes_relabelled;
+GRANT SELECT, INSERT ON dapi.notes_relabelled, dapi.notes_relabelled_again TO anonymous;
+
+-- Not a simple view: it joins two tables, and a trigger does the writing,
+-- so no base table default applies to what a row leaves out.
+CREATE VIEW dapi.book_cards AS
+  SELECT b.id, b.title, a.name AS author
+    FROM dapi.books b LEFT JOIN dapi.authors a ON a.id = b.author_id;
+CREATE FUNCTION dapi.book_cards_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO dapi.notes (body) VALUES (NEW.title || ' by ' || coalesce(NEW.author, 'nobody'));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER book_cards_insert INSTEAD OF INSERT ON dapi.book_cards
+  FOR EACH ROW EXECUTE FUNCTION dapi.book_cards_insert();
+GRANT SELECT, INSERT ON dapi.book_cards TO anonymous;
