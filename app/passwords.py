@@ -48,7 +48,18 @@ class PasswordPolicy:
             )
 
 
+def _verify_dummy(password: str) -> None:
+    """Spend what verifying a password against an argon2id hash costs, for nothing."""
+    _ARGON2.verify(password, _DUMMY_HASH)
+
+
 def _verify(password: str, stored: str) -> tuple[bool, str | None]:
+    if not _ARGON2.identify(stored):
+        # bcrypt at pgcrypto's cost 6 takes a third of argon2id's time: an
+        # account with an imported hash (or an unusable one) would answer
+        # faster than an unknown address, which costs the dummy. So it
+        # costs the dummy too, on top of its own check.
+        _verify_dummy(password)
     if stored.startswith("$2"):
         # bcrypt refuses more than 72 bytes; pgcrypto used only the first 72.
         candidate = password.encode("utf-8")[:_BCRYPT_MAX_BYTES]
@@ -73,9 +84,11 @@ async def verify_password(password: str, stored: str | None) -> tuple[bool, str 
     """Check `password` against `stored`; also return a replacement hash if outdated.
 
     With `stored` None (no such user) a dummy hash is checked, so the caller
-    spends the same time either way, and the answer is always False.
+    spends the same time either way, and the answer is always False. A
+    stored hash that is not argon2id (bcrypt from PostgREST) is checked
+    after the dummy, so no account answers faster than an unknown address.
     """
     if stored is None:
-        await run_in_threadpool(_verify, password, _DUMMY_HASH)
+        await run_in_threadpool(_verify_dummy, password)
         return False, None
     return await run_in_threadpool(_verify, password, stored)
