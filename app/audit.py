@@ -6,7 +6,9 @@ session appears only as `session_ref`, a hash of its public id, so the log
 lets an operator follow one session without the log itself becoming a list
 of ids to revoke; a session secret, a password or a token never reaches it.
 An address typed at a failed login is logged only as `account_ref` (its
-hash), because it may belong to nobody, or be a password typed in the wrong box.
+keyed hash, as the throttle keys it), because it may belong to nobody, or be
+a password typed in the wrong box: a plain hash would give that back to
+anyone with a dictionary.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from uuid import UUID
 import orjson
 from starlette.requests import HTTPConnection
 
-from app.addresses import address_key
+from app.addresses import AddressKeys
+from app.gateway import get_gateway
 
 log = logging.getLogger("sessiongate.audit")
 # Audit lines are INFO; they must not vanish because LOG_LEVEL=warning is set
@@ -38,11 +41,9 @@ def session_ref(session_id: UUID | str | None) -> str | None:
     return digest.hexdigest()[:REF_LENGTH]
 
 
-def account_ref(email: str | None) -> str | None:
-    """A reference to an e-mail address as typed (folded and hashed, as the throttle keys it)."""
-    if email is None:
-        return None
-    return address_key(email)[:REF_LENGTH]
+def account_ref(address_keys: AddressKeys, email: str) -> str:
+    """A reference to an e-mail address as typed: its throttle key, shortened."""
+    return address_keys.key(email)[:REF_LENGTH]
 
 
 def _client(connection: HTTPConnection | None) -> dict[str, Any]:
@@ -64,7 +65,11 @@ def event(
     email: str | None = None,
     **fields: Any,
 ) -> None:
-    """Write one audit line. `session_id` and `email` are hashed before they are logged."""
+    """Write one audit line. `session_id` and `email` are hashed before they are logged.
+
+    An `email` is keyed with the address keys of the app serving `connection`,
+    so it needs one.
+    """
     record: dict[str, Any] = {
         "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "event": name,
@@ -72,7 +77,9 @@ def event(
         "session_ref": session_ref(session_id),
     }
     if email is not None:
-        record["account_ref"] = account_ref(email)
+        if connection is None:
+            raise TypeError("an audit line with an e-mail address needs the request")
+        record["account_ref"] = account_ref(get_gateway(connection).address_keys, email)
     record.update(_client(connection))
     record.update(fields)
     log.info(orjson.dumps(record, default=str).decode())

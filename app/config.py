@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     demo: bool | None = None
 
     # Session cookie signing keys, newest first. The first signs; all verify,
-    # so a key can be rotated in without logging anyone out.
+    # so a key can be rotated in without logging anyone out. The first also
+    # keys typed addresses for the throttle and the audit log (app/addresses.py).
     secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     cookie_name: str = "sessiongate"
     # None: Secure (and the __Host- prefix) exactly when public_url is https.

@@ -1,4 +1,4 @@
-"""The running service's shared state: settings, engine, cookie codec, schema cache."""
+"""The running service's shared state: settings, engine, cookie codec, keys, schema cache."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
+from app.addresses import AddressKeys
 from app.config import Settings
 from app.cookies import SessionCookie
 from app.dataapi.schema import SchemaCache
@@ -22,6 +23,8 @@ class Gateway:
     settings: Settings
     engine: AsyncEngine
     cookie: SessionCookie
+    # Keys typed e-mail addresses for the throttle and the audit log.
+    address_keys: AddressKeys
     toucher: Toucher
     schema: SchemaCache
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
@@ -41,6 +44,7 @@ class Gateway:
             settings=settings,
             engine=engine,
             cookie=cookie,
+            address_keys=AddressKeys.from_settings(settings),
             toucher=Toucher(engine, settings),
             schema=SchemaCache(settings.db_schemas),
             passwords=PasswordPolicy(settings.password_min_length, settings.password_max_length),

@@ -12,7 +12,8 @@ settings (THROTTLE_*, docs/security.md).
 Scopes name what is protected: "login", "verify" (e-mail verification),
 "reset" (password reset), "password" (the current password, to change it or
 the address), "signup". Each is counted twice: `<scope>:account` keyed by
-app.addresses.address_key (a hash of the e-mail address), and
+the gateway's address keys (app.addresses: an HMAC of the e-mail address
+under a key derived from SECRET_KEYS), and
 `<scope>:address` keyed by the client's IPv4 address or IPv6 /64.
 """
 
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import HTTPConnection
 
 from app import audit
-from app.addresses import address_key
+from app.addresses import AddressKeys
 from app.errors import ApiError
 from app.gateway import Gateway
 
@@ -57,10 +58,12 @@ def address_subject(host: str | None) -> str:
     return str(address)
 
 
-def _subjects(scope: str, email: str | None, host: str | None) -> list[tuple[str, str]]:
+def _subjects(
+    address_keys: AddressKeys, scope: str, email: str | None, host: str | None
+) -> list[tuple[str, str]]:
     keys = [(f"{scope}:address", address_subject(host))]
     if email is not None:
-        keys.append((f"{scope}:account", address_key(email)))
+        keys.append((f"{scope}:account", address_keys.key(email)))
     return keys
 
 
@@ -100,7 +103,7 @@ class Attempt:
         self._email = email
         # Sorted as the SQL functions lock them, so that fail(), which writes
         # one counter after the other, takes its row locks in the same order.
-        self._keys = sorted(_subjects(scope, email, _client_host(connection)))
+        self._keys = sorted(_subjects(gateway.address_keys, scope, email, _client_host(connection)))
         self._open = False
         self._failing = False
 

@@ -6,10 +6,11 @@
 -- Failed attempts, counted in PostgreSQL so every worker and every host sees
 -- the same numbers. One row per (scope, subject): scope names what is
 -- protected and by what key ('login:account', 'login:address', 'reset:...'),
--- subject is the key itself: sha256 hex of a normalised e-mail address (an
--- address typed at login may not belong to anyone, and may even be a
--- password typed in the wrong box, so it is never stored as typed), or a
--- client network (an IPv4 address, an IPv6 /64).
+-- subject is the key itself: the service's HMAC of a normalised e-mail
+-- address, under a key only the service holds (an address typed at login may
+-- not belong to anyone, and may even be a password typed in the wrong box,
+-- so it is never stored as typed, nor as a plain hash a dictionary reverses;
+-- see app/addresses.py), or a client network (an IPv4 address, an IPv6 /64).
 CREATE TABLE IF NOT EXISTS auth.throttle (
   scope           text NOT NULL CHECK (length(scope) <= 64),
   subject         text NOT NULL CHECK (length(subject) <= 128),

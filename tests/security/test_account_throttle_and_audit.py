@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import secrets
+from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from app.addresses import AddressKeys
 from app.audit import session_ref
 from app.config import InsecureConfigurationError
 from app.cookies import SessionCookie, new_secret
@@ -128,6 +133,42 @@ async def test_audit_lines_hash_the_session_and_never_leak_secrets(
         assert secret not in text
     for line in lines:
         assert {"ts", "event", "user_id", "session_ref"} <= set(line)
+
+
+async def test_a_password_typed_as_the_address_is_kept_only_under_a_keyed_hash(
+    live_server: LiveServer,
+    database: Database,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="sessiongate.audit")
+    typed = f"Summer2024!{secrets.token_hex(3)}"  # a password, in the wrong box
+    async with client_from(live_server.url, loopback_address()) as http:
+        answer = await http.post("/api/login", json={"email": typed, "password": "whatever"})
+    assert answer.status_code == 401
+    stored = {
+        row["subject"]
+        for row in await admin_db.fetch(
+            "SELECT subject FROM auth.throttle WHERE scope = 'login:account'"
+        )
+    }
+    logged = {
+        line["account_ref"]
+        for line in (json.loads(r.getMessage()) for r in caplog.records)
+        if line.get("event") == "login_failed" and "account_ref" in line
+    }
+    # A dictionary of sha256 over lowered passwords finds nothing...
+    plain = hashlib.sha256(typed.lower().encode()).hexdigest()
+    assert plain not in stored
+    assert plain[:16] not in logged
+    # ...because both are keyed with the service's secret: its key finds them,
+    # another key does not.
+    assert account_key(typed) in stored
+    assert account_key(typed)[:16] in logged
+    other = AddressKeys.from_settings(make_settings(database, secret_keys=["another-" * 5]))
+    assert other.key(typed) not in stored
+    assert other.key(typed)[:16] not in logged
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +12,6 @@ import httpx
 import pytest
 
 from app import housekeeping
-from app.addresses import address_key
 from app.db import create_engine
 from app.throttle import address_subject
 from tests.conftest import TEST_PASSWORD, LiveServer, make_settings, sign_up, unique_email
@@ -39,7 +39,9 @@ def strict_server(server_factory: Any) -> LiveServer:
 
 
 async def test_failures_lock_the_account_with_retry_after(
-    strict_server: LiveServer, admin_db: asyncpg.Connection
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
     async with client_from(strict_server.url, loopback_address()) as http:
         user = await sign_up(http)
@@ -58,7 +60,7 @@ async def test_failures_lock_the_account_with_retry_after(
     row = await admin_db.fetchrow(
         "SELECT failures, locked_until > now() AS locked FROM auth.throttle"
         " WHERE scope = 'login:account' AND subject = $1",
-        address_key(user["email"]),
+        account_key(user["email"]),
     )
     assert row is not None
     assert row["failures"] == 4
@@ -66,7 +68,9 @@ async def test_failures_lock_the_account_with_retry_after(
 
 
 async def test_lock_ends_and_success_forgets_the_account_failures(
-    strict_server: LiveServer, admin_db: asyncpg.Connection
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
     async with client_from(strict_server.url, loopback_address()) as http:
         user = await sign_up(http)
@@ -77,12 +81,12 @@ async def test_lock_ends_and_success_forgets_the_account_failures(
         await admin_db.execute(
             "UPDATE auth.throttle SET locked_until = now() - interval '1 second'"
             " WHERE subject = $1",
-            address_key(user["email"]),
+            account_key(user["email"]),
         )
         assert (await _login(http, user["email"], TEST_PASSWORD)).status_code == 200
     remaining = await admin_db.fetchval(
         "SELECT count(*) FROM auth.throttle WHERE scope = 'login:account' AND subject = $1",
-        address_key(user["email"]),
+        account_key(user["email"]),
     )
     assert remaining == 0
 
@@ -123,10 +127,12 @@ async def test_every_worker_sees_the_same_counters(server_factory: Any) -> None:
         assert (await _login(b, user["email"], TEST_PASSWORD)).status_code == 429
 
 
-async def test_victim_lockout_is_capped(authenticator_db: asyncpg.Connection) -> None:
+async def test_victim_lockout_is_capped(
+    authenticator_db: asyncpg.Connection, account_key: Callable[[str], str]
+) -> None:
     # A botnet failing for the victim from everywhere: the back-off doubles,
     # but never beyond the account maximum (here 300 s, the default).
-    subject = address_key(unique_email("victim"))
+    subject = account_key(unique_email("victim"))
     locks = [
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -142,9 +148,11 @@ async def test_victim_lockout_is_capped(authenticator_db: asyncpg.Connection) ->
 
 
 async def test_old_failures_are_forgotten(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
-    subject = address_key(unique_email())
+    subject = account_key(unique_email())
     for _ in range(5):
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -189,9 +197,11 @@ def test_ipv6_clients_are_counted_per_64() -> None:
 
 
 async def test_quiet_counters_are_purged(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
-    quiet, recent = address_key(unique_email()), address_key(unique_email())
+    quiet, recent = account_key(unique_email()), account_key(unique_email())
     for subject in (quiet, recent):
         await authenticator_db.fetchval(
             "SELECT auth.throttle_fail('login:account', $1, 5, 2, 300, 900)", subject
@@ -208,7 +218,9 @@ async def test_quiet_counters_are_purged(
 
 
 async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(
-    strict_server: LiveServer, admin_db: asyncpg.Connection
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
     # Twenty wrong passwords for one account at once, each from its own
     # address so only the account counter can hold them. A check made before
@@ -226,7 +238,7 @@ async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(
     row = await admin_db.fetchrow(
         "SELECT failures, pending FROM auth.throttle"
         " WHERE scope = 'login:account' AND subject = $1",
-        address_key(user["email"]),
+        account_key(user["email"]),
     )
     assert row is not None
     assert (row["failures"], row["pending"]) == (4, 0)
@@ -234,6 +246,7 @@ async def test_parallel_guesses_get_no_more_tries_than_sequential_ones(
 
 async def test_every_spelling_the_database_matches_shares_the_account_counter(
     strict_server: LiveServer,
+    account_key: Callable[[str], str],
 ) -> None:
     async with client_from(strict_server.url, loopback_address()) as http:
         email = (await sign_up(http, unique_email("victim")))["email"]
@@ -250,11 +263,13 @@ async def test_every_spelling_the_database_matches_shares_the_account_counter(
     # The lock the four failures started holds for the other spelling too.
     async with client_from(strict_server.url, loopback_address()) as http:
         assert (await _login(http, variant, "wrong password")).status_code == 429
-    assert address_key(variant) == address_key(email.upper())
+    assert account_key(variant) == account_key(email.upper())
 
 
 async def test_a_counter_that_starts_over_still_counts_parallel_guesses(
-    strict_server: LiveServer, admin_db: asyncpg.Connection
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
     async with client_from(strict_server.url, loopback_address()) as http:
         user = await sign_up(http)
@@ -263,7 +278,7 @@ async def test_a_counter_that_starts_over_still_counts_parallel_guesses(
     await admin_db.execute(
         "UPDATE auth.throttle SET last_failure_at = now() - interval '1 hour'"
         " WHERE scope = 'login:account' AND subject = $1",
-        address_key(user["email"]),
+        account_key(user["email"]),
     )
 
     async def guess() -> int:
@@ -275,7 +290,9 @@ async def test_a_counter_that_starts_over_still_counts_parallel_guesses(
 
 
 async def test_parallel_guesses_from_one_client_all_get_an_answer(
-    strict_server: LiveServer, admin_db: asyncpg.Connection
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
     # One account and one address: every attempt locks both counters, and
     # counting a failure out writes both; nothing may wait in a cycle.
@@ -290,7 +307,7 @@ async def test_parallel_guesses_from_one_client_all_get_an_answer(
     assert sorted(statuses) == [401] * 4 + [429] * 8, statuses
     pending = await admin_db.fetch(
         "SELECT scope, pending FROM auth.throttle WHERE subject IN ($1, $2)",
-        address_key(user["email"]),
+        account_key(user["email"]),
         address,
     )
     assert {row["scope"]: row["pending"] for row in pending} == {
@@ -312,9 +329,12 @@ async def _waiting_for_a_lock(admin: asyncpg.Connection, pid: int) -> None:
 
 
 async def test_an_attempt_that_waits_for_a_cleared_counter_is_still_counted(
-    database: Database, authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+    database: Database,
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
-    subject = address_key(unique_email("cleared"))
+    subject = account_key(unique_email("cleared"))
     await authenticator_db.fetchval(
         "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
     )
@@ -346,9 +366,11 @@ async def test_an_attempt_that_waits_for_a_cleared_counter_is_still_counted(
 
 
 async def test_a_sign_in_keeps_the_counts_of_attempts_still_under_way(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
-    subject = address_key(unique_email("busy"))
+    subject = account_key(unique_email("busy"))
     attempt = "SELECT auth.throttle_attempt('{login:account}', ARRAY[$1], '{3}', 900)"
     assert [await authenticator_db.fetchval(attempt, subject) for _ in range(2)] == [0, 0]
     # One of the two signs in: counted out, the account's failures forgotten.
@@ -367,10 +389,14 @@ async def test_a_sign_in_keeps_the_counts_of_attempts_still_under_way(
 
 
 async def _quiet_failure(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection, label: str, age: timedelta
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
+    label: str,
+    age: timedelta,
 ) -> str:
     """A login:account counter with one failure, last touched `age` ago; its subject."""
-    subject = address_key(unique_email(label))
+    subject = account_key(unique_email(label))
     await authenticator_db.fetchval(
         "SELECT auth.throttle_fail('login:account', $1, 3, 2, 8, 900)", subject
     )
@@ -384,9 +410,13 @@ async def _quiet_failure(
 
 
 async def test_the_purge_passes_over_a_counter_an_attempt_holds(
-    authenticator_db: asyncpg.Connection, admin_db: asyncpg.Connection
+    authenticator_db: asyncpg.Connection,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
 ) -> None:
-    subject = await _quiet_failure(authenticator_db, admin_db, "purged", timedelta(days=2))
+    subject = await _quiet_failure(
+        authenticator_db, admin_db, account_key, "purged", timedelta(days=2)
+    )
     async with admin_db.transaction():
         # An attempt holds the row; the purge must not wait for it.
         await admin_db.execute("SELECT 1 FROM auth.throttle WHERE subject = $1 FOR UPDATE", subject)
@@ -400,10 +430,12 @@ async def test_the_purge_passes_over_a_counter_an_attempt_holds(
     )
 
 
-def test_the_account_key_folds_what_turkish_collations_fold() -> None:
+def test_the_account_key_folds_what_turkish_collations_fold(
+    account_key: Callable[[str], str],
+) -> None:
     # lower('I') is a dotless i under tr_TR and az collations.
-    assert address_key("KADIN@example.com") == address_key("kad\u0131n@example.com")
-    assert address_key("KADIN@example.com") == address_key("kadin@example.com")
+    assert account_key("KADIN@example.com") == account_key("kad\u0131n@example.com")
+    assert account_key("KADIN@example.com") == account_key("kadin@example.com")
 
 
 @pytest.mark.parametrize(("window", "kept"), [(900, False), (3 * 86400, True)])
@@ -411,10 +443,13 @@ async def test_the_purge_keeps_a_counter_still_inside_its_window(
     database: Database,
     authenticator_db: asyncpg.Connection,
     admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
     window: int,
     kept: bool,
 ) -> None:
-    subject = await _quiet_failure(authenticator_db, admin_db, "window", timedelta(days=2))
+    subject = await _quiet_failure(
+        authenticator_db, admin_db, account_key, "window", timedelta(days=2)
+    )
     settings = make_settings(database, throttle_window=window)
     engine = create_engine(database.runtime_url, settings)
     try:
