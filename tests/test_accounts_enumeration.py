@@ -3,19 +3,25 @@
 Each attack compares the answers for an address with an account and one
 without: same status, same body (or, for sign-up, the same shape), no
 cookie either way, and time of the same order (medians compared with each
-other in one run, never against a fixed number).
+other in one run, never against a fixed number). Forgot and resend write
+only for an address with an account, so they answer before writing: the
+tests hold the outbox locked and see the answer arrive while the write waits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from statistics import median
 from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from app.mailer import Mailer
 from tests.accounts_support import (
@@ -222,3 +228,102 @@ async def test_resend_answers_alike_for_every_kind_of_address(
         await http.post("/api/verify/resend", json={"email": email})
 
     await _same_order_of_time(lambda: resend(pending), lambda: resend(unique_email()), rounds=7)
+
+
+# The routes that queue a mail, for an address with an account only.
+MAIL_REQUESTS = ["/api/password/forgot", "/api/verify/resend"]
+
+
+@asynccontextmanager
+async def _outbox_locked(admin_db: asyncpg.Connection) -> AsyncIterator[None]:
+    """Hold auth.events against writes (reads go on) for the block."""
+    async with admin_db.transaction():
+        await admin_db.execute("LOCK TABLE auth.events IN EXCLUSIVE MODE")
+        yield
+
+
+async def _writer_waiting(admin_db: asyncpg.Connection) -> int:
+    """The pid of a backend waiting to write to the locked outbox (the mailer only reads)."""
+    waiting = (
+        "SELECT pid FROM pg_locks WHERE relation = 'auth.events'::regclass"
+        " AND mode = 'RowExclusiveLock' AND NOT granted"
+    )
+    for _ in range(1000):  # a bound, so a test that went wrong fails instead of hanging
+        pid: int | None = await admin_db.fetchval(waiting)
+        if pid is not None:
+            return pid
+        await asyncio.sleep(0.01)
+    raise AssertionError("nothing tried to write to the locked outbox")
+
+
+async def _logged_error(caplog: pytest.LogCaptureFixture, logger: str) -> logging.LogRecord:
+    """The first error `logger` logs, waiting for it (the server runs in another thread)."""
+    for _ in range(1000):
+        for record in caplog.records:
+            if record.name == logger and record.levelno >= logging.ERROR:
+                return record
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{logger} logged no error")
+
+
+async def _pending_account(http: httpx.AsyncClient, smtp: SmtpServer) -> str:
+    """An unverified account whose sign-up mail has gone out: forgot and resend both write."""
+    email = unique_email("queued")
+    await http.post("/api/signup", json={"email": email, "password": TEST_PASSWORD})
+    await smtp.inbox.wait_for(email)
+    return email
+
+
+@pytest.mark.parametrize("path", MAIL_REQUESTS)
+async def test_forgot_and_resend_answer_before_they_write(
+    http: httpx.AsyncClient,
+    smtp: SmtpServer,
+    mailer: Mailer,
+    admin_db: asyncpg.Connection,
+    path: str,
+) -> None:
+    email = await _pending_account(http, smtp)
+    async with _outbox_locked(admin_db):
+        request = asyncio.ensure_future(http.post(path, json={"email": email}))
+        # The write for the account has begun, and waits for the outbox...
+        writer = await _writer_waiting(admin_db)
+        answer = await request
+        # ...and still waits now that the answer is here. Had the route
+        # written first, the answer could only have come once the write
+        # had ended (here, by the statement timeout).
+        still_waiting = await admin_db.fetchval(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = $1 AND NOT granted)", writer
+        )
+    assert still_waiting, "the answer waited for the account's write"
+    assert answer.status_code == 202
+    # The mail was queued all the same, once the outbox was free.
+    [_, mail] = await smtp.inbox.wait_for(email, 2)
+    assert "#token=" in body_of(mail)
+
+
+@pytest.mark.parametrize("path", MAIL_REQUESTS)
+async def test_a_mail_that_could_not_be_queued_after_its_202_is_logged(
+    http: httpx.AsyncClient,
+    smtp: SmtpServer,
+    mailer: Mailer,
+    admin_db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    email = await _pending_account(http, smtp)
+    async with _outbox_locked(admin_db):
+        request = asyncio.ensure_future(http.post(path, json={"email": email}))
+        writer = await _writer_waiting(admin_db)
+        # The write fails after the answer: cancelled while it waits.
+        await admin_db.execute("SELECT pg_cancel_backend($1)", writer)
+        answer = await request
+    assert answer.status_code == 202
+    failure = await _logged_error(caplog, "app.api.routes.verification")
+    assert "could not be queued" in failure.getMessage()
+    assert "canceling statement" in failure.getMessage()
+    # Logged like everything else here: without the address.
+    assert email not in failure.getMessage()
+    assert failure.exc_info is None
+    # The cancelled write left nothing behind: only the sign-up's event.
+    events = "SELECT count(*) FROM auth.events WHERE payload->>'email' = $1"
+    assert await admin_db.fetchval(events, email) == 1

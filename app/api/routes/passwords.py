@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from sqlalchemy import text
 from starlette.responses import Response
 
@@ -38,10 +38,14 @@ FORGOT_ACCEPTED = {
 
 
 @router.post("/forgot", status_code=202, response_model=Accepted, responses=_ERRORS)
-async def forgot(body: EmailBody, request: Request) -> Response:
-    """Mail a reset link if the address has an account. Always 202, same body."""
+async def forgot(body: EmailBody, request: Request, background: BackgroundTasks) -> Response:
+    """Queue a reset link for the address. Always 202, same body, same work before it.
+
+    202 means queued: the link goes out after the answer, and only if the
+    address has an enabled account.
+    """
     address = normalise_email(body.email)
-    await queue_mail(request, "reset", _REQUEST_RESET, address)
+    await queue_mail(request, background, "reset", _REQUEST_RESET, address)
     audit.event("password_reset_requested", request, email=address)
     return reply(FORGOT_ACCEPTED, status=202)
 

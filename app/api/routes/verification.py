@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from sqlalchemy import TextClause, text
+from sqlalchemy import exc as sa_exc
 from starlette.responses import Response
 
 from app import audit, throttle
@@ -14,11 +16,12 @@ from app.api.caller import database_errors, reply
 from app.api.models import ErrorBody, User
 from app.api.routes.accounts import normalise_email
 from app.errors import ApiError
-from app.gateway import get_gateway
+from app.gateway import Gateway, get_gateway
 from app.passwords import verify_password
 from app.tokens import parse_token
 
 router = APIRouter(prefix="/api", tags=["accounts"])
+log = logging.getLogger(__name__)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 403, 409, 422)
@@ -109,19 +112,52 @@ async def _check_password(
         )
 
 
-async def queue_mail(request: Request, scope: str, statement: TextClause, address: str) -> None:
-    """Throttle, then run `statement` to queue a mail to `address` (if it has an account).
+async def queue_mail(
+    request: Request,
+    background: BackgroundTasks,
+    scope: str,
+    statement: TextClause,
+    address: str,
+) -> None:
+    """Throttle, then have `statement` queue a mail to `address` once the answer is sent.
 
-    Every such request mails someone, so each one is counted (throttle.spend).
+    Every such request mails someone, so each one is counted (throttle.spend)
+    before the answer, which is the same work whatever the address. The
+    statement is not: for an address with an account it writes (a token
+    deleted, an outbox row, a NOTIFY) and waits for the WAL flush at commit,
+    for any other it commits read-only, which is faster. Run before the
+    answer, the difference would tell which addresses have accounts; run
+    after it (a background task), it cannot. So the 202 means queued, not
+    written.
     """
     gateway = get_gateway(request)
     await throttle.spend(gateway, request, scope, email=address)
-    async with gateway.engine.begin() as conn:
-        await conn.execute(statement, {"email": address})
+    background.add_task(_queue, gateway, scope, statement, address)
+
+
+async def _queue(gateway: Gateway, scope: str, statement: TextClause, address: str) -> None:
+    """Run a mail request after its answer went out; a failure is logged, never raised."""
+    try:
+        async with gateway.engine.begin() as conn:
+            await conn.execute(statement, {"email": address})
+    except Exception as error:
+        # Nobody is left to tell but the log. Not SQLAlchemy's message nor
+        # the traceback: they carry the statement's parameters, the address.
+        cause = error.orig if isinstance(error, sa_exc.StatementError) else None
+        log.error(
+            "a %s mail was answered 202 but could not be queued: %s: %s",
+            scope,
+            type(cause or error).__name__,
+            cause or error,
+        )
 
 
 @router.post("/verify/resend", status_code=202, response_model=Accepted, responses=_ERRORS)
-async def resend(body: EmailBody, request: Request) -> Response:
-    """Mail a new verification link (the previous one stops working). Always 202."""
-    await queue_mail(request, "verify", _REQUEST, normalise_email(body.email))
+async def resend(body: EmailBody, request: Request, background: BackgroundTasks) -> Response:
+    """Queue a new verification link (the previous one stops working). Always 202.
+
+    202 means queued: the link goes out after the answer, and only if the
+    address has an unverified, enabled account.
+    """
+    await queue_mail(request, background, "verify", _REQUEST, normalise_email(body.email))
     return reply(RESEND_ACCEPTED, status=202)
