@@ -18,7 +18,9 @@ from app.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 _PURGE_TOKENS = text("SELECT auth.purge_tokens(0)")
-_PURGE_EVENTS = text("SELECT auth.purge_events(:retention)")
+# Delivered events past EVENT_RETENTION, and a repeated sign-up's event still
+# unsent (with its password hash) once a verification link would have expired.
+_PURGE_EVENTS = text("SELECT auth.purge_events(:retention, :sign_up_lifetime)")
 # Brute-force counters quiet for a day, or for twice THROTTLE_WINDOW if that
 # is longer: a counter still inside its window must never go, or an attempt
 # under way could lose its count (sql/08_throttle_attempts.sql). Not reported.
@@ -36,12 +38,20 @@ class Purged:
 
 
 async def purge(engine: AsyncEngine, settings: Settings, *, grace_seconds: int = 0) -> Purged:
-    """Delete ended sessions, spent tokens and long-delivered mail events, in one transaction."""
+    """Delete ended sessions, spent tokens and stale mail events, in one transaction.
+
+    Stale events: delivered longer than EVENT_RETENTION ago, or a repeated
+    sign-up's, never delivered, older than VERIFY_TOKEN_LIFETIME (it holds
+    a password hash; sql/06_accounts_lifecycle.sql).
+    """
     async with engine.begin() as conn:
         ended = await sessions.purge(conn, grace_seconds=grace_seconds)
         tokens = int((await conn.execute(_PURGE_TOKENS)).scalar_one())
-        retention = {"retention": settings.event_retention}
-        events = int((await conn.execute(_PURGE_EVENTS, retention)).scalar_one())
+        ages = {
+            "retention": settings.event_retention,
+            "sign_up_lifetime": settings.verify_token_lifetime,
+        }
+        events = int((await conn.execute(_PURGE_EVENTS, ages)).scalar_one())
         idle = max(_THROTTLE_QUIET, 2 * settings.throttle_window)
         await conn.execute(_PURGE_THROTTLE, {"idle": idle})
     return Purged(ended, tokens, events)

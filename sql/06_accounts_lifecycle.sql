@@ -29,6 +29,11 @@ SET LOCAL ROLE sessiongate_owner;
 -- nothing of whoever followed the link. CREATE OR REPLACE cannot add the
 -- parameter, and the old one must not survive beside the new one.
 DROP FUNCTION IF EXISTS auth.verify_email(bytea);
+-- Before revision 0010 purge_events() took the retention alone and never
+-- touched an undelivered event. CREATE OR REPLACE cannot add the lifetime
+-- parameter, and the old one must not survive beside the new one: a call
+-- with one argument would match both.
+DROP FUNCTION IF EXISTS auth.purge_events(integer);
 
 -- Verification and reset tokens. The mail carries the token; this table
 -- holds only sha256(token), so a copy of it lets nobody verify or reset
@@ -679,7 +684,7 @@ END
 $$;
 
 -- Housekeeping, run by the service's periodic purge and the CLI: redeemed
--- or expired tokens, and events delivered longer ago than the retention.
+-- or expired tokens, and events (below).
 CREATE OR REPLACE FUNCTION auth.purge_tokens(grace_seconds integer DEFAULT 0) RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -691,13 +696,29 @@ AS $$
   SELECT count(*)::integer FROM gone
 $$;
 
-CREATE OR REPLACE FUNCTION auth.purge_events(retention_seconds integer) RETURNS integer
+-- Events delivered longer ago than the retention go. So does an undelivered
+-- event that carries a repeated sign-up's password hash (auth.sign_up) once
+-- the sign-up is older than a verification link's lifetime: mailed at once,
+-- its link would be dead by now, and the hash must not wait in the outbox
+-- for ever for a mailer that never manages to send it (delivering strips
+-- it, auth.event_delivered). Every other undelivered event stays until it
+-- is sent, so a mailer that was down misses nothing. An event a mailer
+-- holds (it is being sent) is passed over, not waited for. A NULL lifetime
+-- (a service from before revision 0010) leaves undelivered events alone.
+CREATE OR REPLACE FUNCTION auth.purge_events(
+  retention_seconds integer, sign_up_lifetime_seconds integer DEFAULT NULL)
+RETURNS integer
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
   WITH gone AS (
     DELETE FROM auth.events e
-    WHERE e.delivered < now() - make_interval(secs => retention_seconds)
+    WHERE e.id IN (
+      SELECT d.id FROM auth.events d
+      WHERE d.delivered < now() - make_interval(secs => purge_events.retention_seconds)
+         OR (d.delivered IS NULL AND d.payload ? 'password_hash'
+             AND d.created < now() - make_interval(secs => purge_events.sign_up_lifetime_seconds))
+      FOR UPDATE SKIP LOCKED)
     RETURNING 1)
   SELECT count(*)::integer FROM gone
 $$;
@@ -741,7 +762,7 @@ REVOKE ALL ON FUNCTION
   auth.admin_delete_user(bytea, name, uuid),
   auth.admin_revoke_sessions(bytea, name, uuid),
   auth.purge_tokens(integer),
-  auth.purge_events(integer)
+  auth.purge_events(integer, integer)
 FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
   auth.sign_up(text, text, name),
@@ -770,7 +791,7 @@ GRANT EXECUTE ON FUNCTION
   auth.admin_delete_user(bytea, name, uuid),
   auth.admin_revoke_sessions(bytea, name, uuid),
   auth.purge_tokens(integer),
-  auth.purge_events(integer)
+  auth.purge_events(integer, integer)
 TO authenticator;
 
 RESET ROLE;
