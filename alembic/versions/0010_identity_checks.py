@@ -11,7 +11,10 @@ authenticator itself and any role that is a member of it.
 sql/06_accounts_lifecycle.sql is applied again too: it was edited after
 revision 0007 had applied it, so databases migrated in between kept older
 function bodies. Applying the current file brings every database to the
-same contract.
+same contract, and auth.purge_events(integer) becomes
+auth.purge_events(integer, integer DEFAULT NULL), which also drops an
+undelivered sign-up event (it carries a password hash) once its link would
+be dead; a call with one argument still works.
 
 Revision ID: 0010
 Revises: 0009
