@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     # None: Secure (and the __Host- prefix) exactly when public_url is https.
     cookie_secure: bool | None = None
 
+    # Seconds a device cookie (app/devices.py) keeps a browser that signed in
+    # exempt from its account's lock, counted from its last sign-in.
+    device_cookie_lifetime: Annotated[int, Field(gt=0)] = 90 * 24 * 60 * 60  # 90 days
+
     # Seconds of inactivity after which a session ends (NIST SP 800-63B AAL2).
     session_idle_timeout: int = 60 * 60  # 1 hour
     # Seconds after sign-in after which a session ends regardless of activity.
@@ -273,6 +277,11 @@ class Settings(BaseSettings):
     def session_cookie_name(self) -> str:
         """The cookie's name on the wire (`__Host-` prefixed over HTTPS)."""
         return f"__Host-{self.cookie_name}" if self.secure_cookies else self.cookie_name
+
+    @property
+    def device_cookie_name(self) -> str:
+        """The device cookie's name on the wire (`__Host-` prefixed over HTTPS)."""
+        return f"{self.session_cookie_name}-device"
 
     @cached_property
     def signing_keys(self) -> list[str]:

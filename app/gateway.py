@@ -12,6 +12,7 @@ from app.addresses import AddressKeys
 from app.config import Settings
 from app.cookies import SessionCookie
 from app.dataapi.schema import SchemaCache
+from app.devices import DeviceCookie
 from app.passwords import PasswordPolicy
 from app.sessions import Toucher
 
@@ -23,6 +24,7 @@ class Gateway:
     settings: Settings
     engine: AsyncEngine
     cookie: SessionCookie
+    device: DeviceCookie
     # Keys typed e-mail addresses for the throttle and the audit log.
     address_keys: AddressKeys
     toucher: Toucher
@@ -44,6 +46,12 @@ class Gateway:
             settings=settings,
             engine=engine,
             cookie=cookie,
+            device=DeviceCookie(
+                keys=tuple(settings.signing_keys),
+                name=settings.device_cookie_name,
+                secure=settings.secure_cookies,
+                lifetime=settings.device_cookie_lifetime,
+            ),
             address_keys=AddressKeys.from_settings(settings),
             toucher=Toucher(engine, settings),
             schema=SchemaCache(settings.db_schemas),

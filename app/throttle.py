@@ -4,17 +4,19 @@ Every worker and host shares the counters (auth.throttle). An attempt is
 counted in before it is tried, so parallel requests cannot all slip past
 the allowance, and a failure is counted in a transaction of its own, so it
 sticks although the request that caused it fails. Back-off is exponential
-and capped: per account at a few minutes, so nobody can lock a victim out
-for long; per client network much longer, so the attacker's own address
-takes the weight. Thresholds are
-settings (THROTTLE_*, docs/security.md).
+and capped: per account at a few minutes; per client network much
+longer, so the attacker's own address takes the weight. Anyone can keep
+re-locking an account, so a login from a browser that signed in to it
+before (a device cookie, app/devices.py) is counted per device instead,
+and its owner gets in. Thresholds are settings (THROTTLE_*, docs/security.md).
 
 Scopes name what is protected: "login", "verify" (e-mail verification),
 "reset" (password reset), "password" (the current password, to change it or
 the address), "signup". Each is counted twice: `<scope>:account` keyed by
 the gateway's address keys (app.addresses: an HMAC of the e-mail address
-under a key derived from SECRET_KEYS), and
-`<scope>:address` keyed by the client's IPv4 address or IPv6 /64.
+under a key derived from SECRET_KEYS), or `<scope>:device` keyed by a
+device cookie's id, and `<scope>:address` keyed by the client's IPv4
+address or IPv6 /64.
 """
 
 from __future__ import annotations
@@ -59,10 +61,14 @@ def address_subject(host: str | None) -> str:
 
 
 def _subjects(
-    address_keys: AddressKeys, scope: str, email: str | None, host: str | None
+    address_keys: AddressKeys, scope: str, email: str | None, device: str | None, host: str | None
 ) -> list[tuple[str, str]]:
     keys = [(f"{scope}:address", address_subject(host))]
-    if email is not None:
+    if device is not None:
+        # A browser that signed in to this account before (app/devices.py):
+        # counted on its own, so a lock others keep on the account spares it.
+        keys.append((f"{scope}:device", device))
+    elif email is not None:
         keys.append((f"{scope}:account", address_keys.key(email)))
     return keys
 
@@ -95,7 +101,12 @@ class Attempt:
     """
 
     def __init__(
-        self, gateway: Gateway, connection: HTTPConnection, scope: str, email: str | None
+        self,
+        gateway: Gateway,
+        connection: HTTPConnection,
+        scope: str,
+        email: str | None,
+        device: str | None = None,
     ) -> None:
         self._gateway = gateway
         self._connection = connection
@@ -103,7 +114,9 @@ class Attempt:
         self._email = email
         # Sorted as the SQL functions lock them, so that fail(), which writes
         # one counter after the other, takes its row locks in the same order.
-        self._keys = sorted(_subjects(gateway.address_keys, scope, email, _client_host(connection)))
+        self._keys = sorted(
+            _subjects(gateway.address_keys, scope, email, device, _client_host(connection))
+        )
         self._open = False
         self._failing = False
 
@@ -112,9 +125,9 @@ class Attempt:
         return {"scopes": [k[0] for k in self._keys], "subjects": [k[1] for k in self._keys]}
 
     def _policy(self, key_scope: str) -> tuple[int, int]:
-        """(free failures, longest lock) for a key: `<scope>:account` or `<scope>:address`."""
+        """(free failures, longest lock) for a key: `<scope>:account`, `:device` or `:address`."""
         settings = self._gateway.settings
-        if key_scope.endswith(":account"):
+        if key_scope.endswith((":account", ":device")):
             return settings.throttle_account_free_failures, settings.throttle_account_max_lock
         return settings.throttle_address_free_failures, settings.throttle_address_max_lock
 
@@ -208,7 +221,7 @@ class Attempt:
         async with self._gateway.engine.begin() as conn:
             await self._count_out(conn)
             for key_scope, subject in self._keys:
-                if key_scope.endswith(":account"):
+                if key_scope.endswith((":account", ":device")):
                     await conn.execute(_CLEAR, {"scope": key_scope, "subject": subject})
         self._open = False
 
@@ -222,10 +235,19 @@ class Attempt:
 
 
 def attempt(
-    gateway: Gateway, connection: HTTPConnection, scope: str, *, email: str | None
+    gateway: Gateway,
+    connection: HTTPConnection,
+    scope: str,
+    *,
+    email: str | None,
+    device: str | None = None,
 ) -> Attempt:
-    """An attempt at `scope` for the account `email` (None: by client only); see Attempt."""
-    return Attempt(gateway, connection, scope, email)
+    """An attempt at `scope` for the account `email` (None: by client only); see Attempt.
+
+    `device`: the id from a device cookie for that account (app/devices.py);
+    the attempt is then counted per device instead of per account.
+    """
+    return Attempt(gateway, connection, scope, email, device)
 
 
 async def spend(

@@ -103,6 +103,7 @@ def test_https_public_url_means_secure_host_prefixed_cookies() -> None:
     settings = Settings(_env_file=None, public_url="https://app.example.com", secret_keys=[KEY_NEW])
     assert settings.secure_cookies is True
     assert settings.session_cookie_name == "__Host-sessiongate"
+    assert settings.device_cookie_name == "__Host-sessiongate-device"
     plain = Settings(_env_file=None, public_url="http://127.0.0.1:8000", secret_keys=[KEY_NEW])
     assert plain.secure_cookies is False
     assert plain.session_cookie_name == "sessiongate"
@@ -112,11 +113,13 @@ async def test_secure_cookie_attributes_on_the_wire(server_factory: Any) -> None
     server = server_factory(cookie_secure=True)
     async with make_client(server.url) as http:
         user = await sign_in_raw(http)
-        cookie = user.headers["set-cookie"]
-        assert cookie.startswith("__Host-sessiongate=")
-        assert "; Secure" in cookie
-        assert "Domain" not in cookie
-        assert "Path=/" in cookie
+        session, device = user.headers.get_list("set-cookie")
+        assert session.startswith("__Host-sessiongate=")
+        assert device.startswith("__Host-sessiongate-device=")
+        for cookie in (session, device):
+            assert "; Secure" in cookie
+            assert "Domain" not in cookie
+            assert "Path=/" in cookie
 
 
 async def sign_in_raw(http: httpx.AsyncClient) -> httpx.Response:

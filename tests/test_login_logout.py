@@ -22,9 +22,9 @@ from tests.conftest import (
 )
 
 
-def _set_cookie(response: httpx.Response) -> str:
-    headers = response.headers.get_list("set-cookie")
-    assert len(headers) == 1, headers
+def _set_cookie(response: httpx.Response, name: str = "sessiongate") -> str:
+    headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    assert len(headers) == 1, response.headers.get_list("set-cookie")
     return headers[0]
 
 
@@ -70,6 +70,13 @@ async def test_login_sets_a_hardened_cookie(
     max_age = int(cookie.lower().split("max-age=")[1].split(";")[0])
     assert 0 < max_age <= live_server.settings.session_absolute_timeout
     assert response.headers["cache-control"] == "no-store"
+    # And the device cookie the login throttle reads (docs/security.md).
+    device = _set_cookie(response, "sessiongate-device").lower()
+    assert "httponly" in device
+    assert "samesite=strict" in device
+    assert "path=/" in device
+    assert f"max-age={live_server.settings.device_cookie_lifetime}" in device
+    assert len(response.headers.get_list("set-cookie")) == 2
 
 
 async def test_session_row_stores_only_the_hash(

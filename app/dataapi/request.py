@@ -109,8 +109,9 @@ class DataRequest:
         path = ", ".join(quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path])
         # The session cookie is the caller's credential: SQL never sees it
         # (auth.authenticate() has already turned it into the role and claims).
-        session = self.gateway.cookie.name
-        cookies = {k: v for k, v in self.request.cookies.items() if k != session}
+        # Nor the device cookie, which only login reads.
+        hidden = {self.gateway.cookie.name, self.gateway.device.name}
+        cookies = {k: v for k, v in self.request.cookies.items() if k not in hidden}
         headers = {k.lower(): v for k, v in self.request.headers.items()}
         if "cookie" in headers:
             kept = "; ".join(f"{k}={v}" for k, v in cookies.items())

@@ -120,19 +120,21 @@ async def test_prefer_timezone_is_strict_or_lenient(dapi: httpx.AsyncClient) -> 
     assert strict.json()["code"] == "22023"
 
 
-async def test_sql_never_sees_the_session_cookie(dapi_server: LiveServer) -> None:
+async def test_sql_never_sees_the_session_or_device_cookie(dapi_server: LiveServer) -> None:
     async with make_client(dapi_server.url) as http:
         user = await sign_in(http)
         assert user["id"]
         secret = http.cookies["sessiongate"]
+        device = http.cookies["sessiongate-device"]
         response = await http.post(
             "/api/rpc/echo_cookies",
             json={},
-            headers={"Cookie": f"sessiongate={secret}; flavour=mint"},
+            headers={"Cookie": f"sessiongate={secret}; flavour=mint; sessiongate-device={device}"},
         )
     assert response.status_code == 200, response.text
     seen = response.json()
     assert secret not in str(seen)
+    assert device not in str(seen)
     assert seen["cookies"] == {"flavour": "mint"}
     assert seen["role"] == "webuser"
 

@@ -127,6 +127,73 @@ async def test_every_worker_sees_the_same_counters(server_factory: Any) -> None:
         assert (await _login(b, user["email"], TEST_PASSWORD)).status_code == 429
 
 
+async def _lock_out(base_url: str, email: str) -> None:
+    """Fail from an attacker's own network until the account is locked."""
+    async with client_from(base_url, loopback_address()) as attacker:
+        for _ in range(4):
+            assert (await _login(attacker, email, "wrong password")).status_code == 401
+        assert (await _login(attacker, email, TEST_PASSWORD)).status_code == 429
+
+
+async def test_a_browser_that_signed_in_before_gets_past_the_accounts_lock(
+    strict_server: LiveServer,
+) -> None:
+    # Anyone can keep an account's lock shut by failing whenever it opens;
+    # the owner's own browser (its device cookie) still gets in.
+    async with client_from(strict_server.url, loopback_address()) as owner:
+        user = await sign_up(owner)
+        assert (await _login(owner, user["email"], TEST_PASSWORD)).status_code == 200
+        device = owner.cookies["sessiongate-device"]
+        await _lock_out(strict_server.url, user["email"])
+        assert (await _login(owner, user["email"], TEST_PASSWORD)).status_code == 200
+    # Everyone else still meets the lock: a new browser, a forged or
+    # tampered cookie, and a cookie another account's sign-in left.
+    async with client_from(strict_server.url, loopback_address()) as other:
+        other_user = await sign_up(other)
+        assert (await _login(other, other_user["email"], TEST_PASSWORD)).status_code == 200
+        others_device = other.cookies["sessiongate-device"]
+    tampered = device[:-1] + ("A" if device[-1] != "A" else "B")
+    account, _, rest = device.partition(".")
+    forged = "0" * len(account) + "." + rest
+    for presented in (None, tampered, forged, others_device):
+        async with client_from(strict_server.url, loopback_address()) as stranger:
+            if presented is not None:
+                stranger.cookies.set("sessiongate-device", presented)
+            refused = await _login(stranger, user["email"], TEST_PASSWORD)
+            assert refused.status_code == 429, presented
+
+
+async def test_failures_with_a_device_cookie_lock_that_device(
+    strict_server: LiveServer,
+    admin_db: asyncpg.Connection,
+    account_key: Callable[[str], str],
+) -> None:
+    async with client_from(strict_server.url, loopback_address()) as owner:
+        user = await sign_up(owner)
+        assert (await _login(owner, user["email"], TEST_PASSWORD)).status_code == 200
+        device = owner.cookies["sessiongate-device"]
+        for _ in range(4):
+            assert (await _login(owner, user["email"], "wrong password")).status_code == 401
+        # The device is held back like an account would be...
+        assert (await _login(owner, user["email"], TEST_PASSWORD)).status_code == 429
+    # ...and the account itself is not: the owner's typos lock nobody else out.
+    async with client_from(strict_server.url, loopback_address()) as elsewhere:
+        assert (await _login(elsewhere, user["email"], TEST_PASSWORD)).status_code == 200
+    assert not await admin_db.fetchval(
+        "SELECT exists(SELECT FROM auth.throttle WHERE scope = 'login:account' AND subject = $1)",
+        account_key(user["email"]),
+    )
+    # The cookie is itsdangerous's "<account key>.<device id>.<time>.<signature>".
+    device_id = device.split(".")[1]
+    assert (
+        await admin_db.fetchval(
+            "SELECT failures FROM auth.throttle WHERE scope = 'login:device' AND subject = $1",
+            device_id,
+        )
+        == 4
+    )
+
+
 async def test_victim_lockout_is_capped(
     authenticator_db: asyncpg.Connection, account_key: Callable[[str], str]
 ) -> None:

@@ -157,9 +157,14 @@ async def login(body: Credentials, request: Request) -> Response:
         address: str | None = normalise_email(body.email)
     except ApiError:
         address = None
-    # Throttled by account (as typed, if not even valid) and by client network.
+    # Throttled by account (as typed, if not even valid), or by device for
+    # a browser that signed in to it before, and by client network.
     attempted = address or body.email[:320]
-    async with throttle.attempt(gateway, request, "login", email=attempted) as attempt:
+    account_key = gateway.address_keys.key(attempted)
+    device = gateway.device.device(request, account_key)
+    async with throttle.attempt(
+        gateway, request, "login", email=attempted, device=device
+    ) as attempt:
         account = None
         if address is not None and len(body.password) <= gateway.passwords.max_length:
             async with gateway.engine.connect() as conn:
@@ -208,6 +213,8 @@ async def login(body: Credentials, request: Request) -> Response:
     audit.event("login", request, user_id=account.user_id, session_id=issued.session_id)
     response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
     gateway.cookie.write(response, issued.secret, issued.expires_at)
+    # A new device id at every sign-in: the lifetime runs from the last one.
+    gateway.device.write(response, account_key)
     return response
 
 
