@@ -191,10 +191,13 @@ class _Scanner:
         while self.pos < len(self.text):
             ch = self.text[self.pos]
             if ch == " " and self.pos > start:
-                # Spaces inside names are allowed, trailing ones are not.
-                rest = self.text[self.pos :].lstrip(" ")
-                if rest and _NAME_CHARS.match(rest[0]):
-                    self.pos += 1
+                # Spaces inside names are allowed, trailing ones are not:
+                # look past the whole run once, not once per space.
+                after = self.pos
+                while after < len(self.text) and self.text[after] == " ":
+                    after += 1
+                if after < len(self.text) and _NAME_CHARS.match(self.text[after]):
+                    self.pos = after
                     continue
                 break
             if not _NAME_CHARS.match(ch):
