@@ -45,6 +45,17 @@ FTS = {"fts", "plfts", "phfts", "wfts"}
 IS_VALUES = {"null", "not_null", "true", "false", "unknown"}
 RESERVED = {"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or"}
 _NAME_CHARS = re.compile(r"[^\s,.:()!\"'\-\>]", re.UNICODE)
+# How deeply and()/or() groups may nest. Each level is a recursive call in the
+# parser and the planner and a pair of parentheses in SQL, so without a cap a
+# long enough query string exhausts Python's stack (a 500, or a dropped
+# connection). PostgREST sets no limit; 32 is far beyond any request a person
+# writes and far below the stack.
+MAX_DEPTH = 32
+# In a logic tree: an item that opens a nested group, [not.](and|or)( ; the
+# operator of a condition, [not.]op[(modifier)]. ; the next brace.
+_SUBTREE = re.compile(r"(not\.)?(and|or)\s*\(")
+_TREE_OPERATION = re.compile(r"(?:not\.)?([a-z]+)(?:\([^,)]*\))?\.")
+_BRACE = re.compile(r"[{}]")
 
 
 class ParseError(ApiError):
@@ -147,6 +158,7 @@ class _Scanner:
         self.what = what
         self.shown = text if shown is None else shown
         self.offset = offset
+        self.unclosed_quote = len(text)  # from here on no `"` has a closing one (_value_end)
 
     def error(self, expecting: str, quote: str = '"') -> ParseError:
         """A PGRST100 at the cursor, worded like PostgREST (parsec) words it."""
@@ -206,6 +218,16 @@ class _Scanner:
         if self.pos == start:
             raise self.error(expecting)
         return self.text[start : self.pos]
+
+    def too_deep(self, what: str) -> ParseError:
+        """The PGRST100 for one level of nesting more than MAX_DEPTH (the cursor
+        is just past its opening parenthesis)."""
+        return ParseError(
+            self.what,
+            self.shown,
+            self.pos + self.offset,
+            f'unexpected "(": {what} nest at most {MAX_DEPTH} levels deep',
+        )
 
     def json_path(self) -> tuple[JsonStep, ...]:
         """Zero or more `->key`/`->>key` steps; negative array indexes need digits."""
@@ -415,49 +437,126 @@ def _split(text: str) -> list[str]:
 
 
 def parse_logic(key_op: str, value: str, negated: bool) -> LogicTree:
-    """`or=(...)`/`and=(...)` (key_op is the operator, value the parenthesised list)."""
+    """`or=(...)`/`and=(...)` (key_op is the operator, value the parenthesised list).
+
+    One pass over `value` with one scanner: each character is read once, so
+    the time is linear in the length, and groups nest at most MAX_DEPTH deep.
+    """
     shown_prefix = ("not." if negated else "") + key_op
-    return _tree(key_op, value, negated, value, len(shown_prefix))
+    scanner = _Scanner(value, "logic tree", value, len(shown_prefix))
+    tree = _tree(scanner, key_op, negated, depth=1)
+    _skip_whitespace(scanner)
+    if not scanner.done():
+        raise scanner.error("end of input")
+    return tree
 
 
-def _tree(op: str, body: str, negated: bool, full: str, offset: int) -> LogicTree:
-    """A parenthesised list; `full` is the text errors quote, `offset` where `body` starts."""
-    stripped = body.strip()
-    lead = len(body) - len(body.lstrip())
-    if not (stripped.startswith("(") and stripped.endswith(")")):
-        raise ParseError("logic tree", full, offset + lead + 1, 'unexpected input expecting "("')
-    inner = stripped[1:-1]
-    if not inner.strip():
+def _skip_whitespace(s: _Scanner) -> None:
+    while s.pos < len(s.text) and s.text[s.pos].isspace():
+        s.pos += 1
+
+
+def _tree(s: _Scanner, op: str, negated: bool, depth: int) -> LogicTree:
+    """A parenthesised list of conditions and groups, from the cursor."""
+    _skip_whitespace(s)
+    if not s.eat("("):
         raise ParseError(
-            "logic tree",
-            full,
-            offset + lead + 2,
-            'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not)'
-            " or logic operator (and, or)",
+            "logic tree", s.shown, s.pos + 1 + s.offset, 'unexpected input expecting "("'
+        )
+    if depth > MAX_DEPTH:
+        raise s.too_deep("logic trees")
+    _skip_whitespace(s)
+    if s.peek() == ")":
+        raise s.error(
+            "field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)"
         )
     items: list[Condition | LogicTree] = []
-    position = offset + lead + 1
-    for part in _split(inner):
-        item = part.strip()
-        item_offset = position + (len(part) - len(part.lstrip()))
-        position += len(part) + 1
-        sub_negated = False
-        rest = item
-        if rest.startswith("not.") and re.match(r"not\.(and|or)\s*\(", rest):
-            sub_negated = True
-            rest = rest[4:]
-        sub = re.match(r"(and|or)\s*\(", rest)
+    while True:
+        _skip_whitespace(s)
+        sub = _SUBTREE.match(s.text, s.pos)
         if sub:
-            items.append(
-                _tree(sub.group(1), rest[len(sub.group(1)) :], sub_negated, full, item_offset)
-            )
+            s.pos = sub.end(2)
+            items.append(_tree(s, sub.group(2), sub.group(1) is not None, depth + 1))
+        else:
+            column = s.field()
+            if not s.eat("."):
+                raise s.error('"."')
+            end = _value_end(s)
+            items.append(_operation(column, s.text[s.pos : end].strip(), in_tree=True))
+            s.pos = end
+        _skip_whitespace(s)
+        if s.eat(")"):
+            return LogicTree(op, items, negated)
+        if not s.eat(","):
+            raise s.error('"," or ")"')
+
+
+def _value_end(s: _Scanner) -> int:
+    """Where the condition value at the cursor (after `field.`) ends, read as
+    PostgREST reads it: past the operator, an in-list `(...)`, a value in
+    double quotes or an array `{...}` may hold commas; anything else ends at
+    the first "," or ")". Linear: no character is looked at twice, except
+    while searching for a closing quote, which happens at most once per
+    parse when none is found (s.unclosed_quote).
+    """
+    text = s.text
+    i = s.pos
+    operation = _TREE_OPERATION.match(text, i)
+    if operation:
+        i = operation.end()
+        while i < len(text) and text[i].isspace():
+            i += 1
+        ch = text[i] if i < len(text) else ""
+        if operation.group(1) == "in" and ch == "(":
+            i = _list_end(s, i + 1)
+        elif ch == '"':
+            i = _quoted_end(s, i)
+        elif ch == "{":
+            brace = _BRACE.search(text, i + 1)
+            if brace and brace.group() == "}":
+                i = brace.end()
+    while i < len(text) and text[i] not in ",)":
+        i += 1
+    return i
+
+
+def _list_end(s: _Scanner, i: int) -> int:
+    """Just past the ")" closing an in-list whose items start at `i`."""
+    text = s.text
+    while i < len(text):
+        if text[i] == '"':
+            i = _quoted_end(s, i)
             continue
-        scanner = _Scanner(item, "logic tree", full, item_offset)
-        column = scanner.field()
-        if not scanner.eat("."):
-            raise scanner.error('"."')
-        items.append(_operation(column, item[scanner.pos :].strip(), in_tree=True))
-    return LogicTree(op, items, negated)
+        if text[i] == ")":
+            return i + 1
+        i += 1
+    return i
+
+
+def _quoted_end(s: _Scanner, i: int) -> int:
+    """Just past the double-quoted text opening at `i`; a quote that is never
+    closed is an ordinary character."""
+    if i < s.unclosed_quote:
+        close = _closing_quote(s.text, i + 1)
+        if close >= 0:
+            return close + 1
+        # No quote after this one closes either: never search again.
+        s.unclosed_quote = i
+    return i + 1
+
+
+def _closing_quote(text: str, pos: int) -> int:
+    """The index of the `"` closing a quote opened just before `pos` (a backslash
+    escapes the next character), or -1."""
+    i = pos
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+        elif text[i] == '"':
+            return i
+        else:
+            i += 1
+    return -1
 
 
 # -- order -----------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Hostile query strings end in PostgREST's 400 PGRST100, never in a 5xx."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.dataapi.grammar import MAX_DEPTH, parse_logic
+from app.errors import ApiError
+
+
+def _nested(depth: int, opening: str, inner: str) -> str:
+    return opening * depth + inner + ")" * depth
+
+
+def _assert_parse_error(response: httpx.Response) -> None:
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["code"] == "PGRST100"
+
+
+async def test_logic_trees_nest_at_most_max_depth(dapi: httpx.AsyncClient) -> None:
+    deepest = _nested(MAX_DEPTH - 1, "or(", "id.eq.1")
+    assert (await dapi.get(f"/api/books?select=id&or=({deepest})")).json() == [{"id": 1}]
+    too_deep = await dapi.get(f"/api/books?select=id&or=(or({deepest}))")
+    _assert_parse_error(too_deep)
+    assert f"at most {MAX_DEPTH} levels" in too_deep.json()["details"]
+
+
+async def test_very_deep_logic_trees_are_parse_errors_not_crashes(dapi: httpx.AsyncClient) -> None:
+    # Depth ~500 was a RecursionError (500), ~990 dropped the connection.
+    for depth in (500, 2000):
+        tree = _nested(depth, "and(", "id.eq.1")
+        _assert_parse_error(await dapi.get(f"/api/books?or=({tree})"))
+        _assert_parse_error(await dapi.get(f"/api/books?not.and=({tree})"))
+        _assert_parse_error(await dapi.get(f"/api/books?select=id,authors(id)&authors.or=({tree})"))
+    with pytest.raises(ApiError) as raised:
+        parse_logic("or", "(" + _nested(100_000, "or(", "a.eq.1") + ")", False)
+    assert raised.value.code == "PGRST100"
