@@ -45,11 +45,11 @@ FTS = {"fts", "plfts", "phfts", "wfts"}
 IS_VALUES = {"null", "not_null", "true", "false", "unknown"}
 RESERVED = {"select", "order", "limit", "offset", "columns", "on_conflict", "and", "or"}
 _NAME_CHARS = re.compile(r"[^\s,.:()!\"'\-\>]", re.UNICODE)
-# How deeply and()/or() groups may nest. Each level is a recursive call in the
-# parser and the planner and a pair of parentheses in SQL, so without a cap a
-# long enough query string exhausts Python's stack (a 500, or a dropped
-# connection). PostgREST sets no limit; 32 is far beyond any request a person
-# writes and far below the stack.
+# How deeply embeds in `select=` and and()/or() groups may nest. Each level is
+# a recursive call in the parser and the planner and a subquery or a pair of
+# parentheses in SQL, so without a cap a long enough query string exhausts
+# Python's stack (a 500, or a dropped connection). PostgREST sets no limit;
+# 32 is far beyond any request a person writes and far below the stack.
 MAX_DEPTH = 32
 # In a logic tree: an item that opens a nested group, [not.](and|or)( ; the
 # operator of a condition, [not.]op[(modifier)]. ; the next brace.
@@ -263,25 +263,26 @@ class _Scanner:
 def parse_select(text: str) -> list[SelectItem]:
     """`select=` as a tree of items."""
     scanner = _Scanner(text, "select parameter")
-    items = _select_list(scanner, nested=False)
+    items = _select_list(scanner, depth=0)
     if not scanner.done():
         raise scanner.error('"," or end of input')
     return items
 
 
-def _select_list(s: _Scanner, *, nested: bool) -> list[SelectItem]:
+def _select_list(s: _Scanner, *, depth: int) -> list[SelectItem]:
+    """Items at `depth` embeds down (0: the top level)."""
     items: list[SelectItem] = []
-    if nested and s.peek() == ")":
+    if depth and s.peek() == ")":
         return items
     while True:
         s.skip_spaces()
-        items.append(_select_item(s))
+        items.append(_select_item(s, depth))
         s.skip_spaces()
         if not s.eat(","):
             return items
 
 
-def _select_item(s: _Scanner) -> SelectItem:
+def _select_item(s: _Scanner, depth: int) -> SelectItem:
     if s.eat("*"):
         return SelectItem(star=True)
     spread = s.eat("...")
@@ -297,7 +298,9 @@ def _select_item(s: _Scanner) -> SelectItem:
             hints.append(s.name("embed hint"))
         if not s.eat("("):
             raise s.error('"("')
-        children = _select_list(s, nested=True)
+        if depth >= MAX_DEPTH:
+            raise s.too_deep("embedded resources")
+        children = _select_list(s, depth=depth + 1)
         if not s.eat(")"):
             raise s.error('")"')
         return SelectItem(alias=alias, embed=first, hints=hints, children=children, spread=spread)

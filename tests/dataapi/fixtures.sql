@@ -23,6 +23,8 @@ CREATE TABLE dapi.notes (
   body text NOT NULL,
   method text DEFAULT current_setting('request.method', true)
 );
+-- A self-referencing to-one chain: nested spreads and embeds of any depth.
+CREATE TABLE dapi.nodes (id int PRIMARY KEY, name text NOT NULL, parent_id int REFERENCES dapi.nodes);
 
 INSERT INTO dapi.authors VALUES (1, 'Ursula'), (2, 'Terry'), (3, 'Nobody');
 INSERT INTO dapi.books VALUES
@@ -32,6 +34,7 @@ INSERT INTO dapi.books VALUES
   (4, 'Anonymous pamphlet', NULL, NULL, NULL, NULL);
 INSERT INTO dapi.genres VALUES (1, 'fantasy'), (2, 'science fiction');
 INSERT INTO dapi.book_genres VALUES (1, 1), (2, 2), (3, 1);
+INSERT INTO dapi.nodes VALUES (1, 'root', NULL), (2, 'child', 1), (3, 'grandchild', 2);
 
 GRANT SELECT ON ALL TABLES IN SCHEMA dapi TO anonymous, webuser;
 GRANT INSERT, UPDATE, DELETE ON dapi.notes, dapi.authors TO anonymous;

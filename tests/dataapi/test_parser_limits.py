@@ -5,8 +5,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from app.dataapi.grammar import MAX_DEPTH, parse_logic
+from app.dataapi.grammar import MAX_DEPTH, parse_logic, parse_select
 from app.errors import ApiError
+
+
+def _chain(depth: int, *, spread: bool = True) -> str:
+    """n1:name,...parent_id(n2:name,...parent_id(...)): `depth` levels of dapi.nodes."""
+    text = f"n{depth}:name"
+    for level in range(depth - 1, 0, -1):
+        text = f"n{level}:name,{'...' if spread else ''}parent_id({text})"
+    return text
 
 
 def _nested(depth: int, opening: str, inner: str) -> str:
@@ -35,4 +43,23 @@ async def test_very_deep_logic_trees_are_parse_errors_not_crashes(dapi: httpx.As
         _assert_parse_error(await dapi.get(f"/api/books?select=id,authors(id)&authors.or=({tree})"))
     with pytest.raises(ApiError) as raised:
         parse_logic("or", "(" + _nested(100_000, "or(", "a.eq.1") + ")", False)
+    assert raised.value.code == "PGRST100"
+
+
+async def test_select_embeds_nest_at_most_max_depth(dapi: httpx.AsyncClient) -> None:
+    deepest = await dapi.get(f"/api/nodes?select={_chain(MAX_DEPTH + 1, spread=False)}&id=eq.1")
+    assert deepest.status_code == 200, deepest.text[:300]
+    too_deep = await dapi.get(f"/api/nodes?select={_chain(MAX_DEPTH + 2, spread=False)}")
+    _assert_parse_error(too_deep)
+    assert f"at most {MAX_DEPTH} levels" in too_deep.json()["details"]
+    spreads = await dapi.get(f"/api/nodes?select={_chain(MAX_DEPTH + 2)}")
+    _assert_parse_error(spreads)
+
+
+async def test_very_deep_selects_are_parse_errors_not_crashes(dapi: httpx.AsyncClient) -> None:
+    for depth in (500, 2000):
+        _assert_parse_error(await dapi.get(f"/api/books?select={_nested(depth, 'a(', 'id')}"))
+        _assert_parse_error(await dapi.get(f"/api/books?select={_nested(depth, '...a(', 'id')}"))
+    with pytest.raises(ApiError) as raised:
+        parse_select(_nested(100_000, "a(", "id"))
     assert raised.value.code == "PGRST100"
