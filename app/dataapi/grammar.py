@@ -62,11 +62,12 @@ class ParseError(ApiError):
     """PGRST100: the query string does not follow the grammar."""
 
     def __init__(self, what: str, text: str, column: int, details: str) -> None:
+        # A NUL the request sent is shown as it was sent, never echoed raw.
         super().__init__(
             400,
             "PGRST100",
-            f'"failed to parse {what} ({text})" (line 1, column {column})',
-            details=details,
+            f'"failed to parse {what} ({text})" (line 1, column {column})'.replace("\x00", "%00"),
+            details=details.replace("\x00", "%00"),
         )
 
 
@@ -197,6 +198,7 @@ class _Scanner:
             if end < 0:
                 raise self.error(expecting)
             value = self.text[self.pos + 1 : end]
+            self._refuse_nul(value, self.pos + 1)
             self.pos = end + 1
             return value
         start = self.pos
@@ -217,7 +219,9 @@ class _Scanner:
             self.pos += 1
         if self.pos == start:
             raise self.error(expecting)
-        return self.text[start : self.pos]
+        value = self.text[start : self.pos]
+        self._refuse_nul(value, start)
+        return value
 
     def too_deep(self, what: str) -> ParseError:
         """The PGRST100 for one level of nesting more than MAX_DEPTH (the cursor
@@ -228,6 +232,18 @@ class _Scanner:
             self.pos + self.offset,
             f'unexpected "(": {what} nest at most {MAX_DEPTH} levels deep',
         )
+
+    def _refuse_nul(self, value: str, start: int) -> None:
+        """PGRST100 for a NUL in a name: names become SQL text, and PostgreSQL's
+        protocol ends a query at NUL (the server drops it as malformed)."""
+        at = value.find("\x00")
+        if at >= 0:
+            raise ParseError(
+                self.what,
+                self.shown,
+                start + at + 1 + self.offset,
+                "unexpected NUL character (%00) in a name",
+            )
 
     def json_path(self) -> tuple[JsonStep, ...]:
         """Zero or more `->key`/`->>key` steps; negative array indexes need digits."""

@@ -1,4 +1,5 @@
-"""Hostile query strings end in PostgREST's 400 PGRST100, never in a 5xx."""
+"""Hostile query strings (deep nesting, NUL bytes) end in PostgREST's 400 PGRST100,
+never in a 5xx."""
 
 from __future__ import annotations
 
@@ -63,3 +64,31 @@ async def test_very_deep_selects_are_parse_errors_not_crashes(dapi: httpx.AsyncC
     with pytest.raises(ApiError) as raised:
         parse_select(_nested(100_000, "a(", "id"))
     assert raised.value.code == "PGRST100"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select=a%00b:id",
+        "select=id%00",
+        'select="id%00"',
+        "select=meta->a%00b",
+        "select=meta->>a%00b",
+        "select=id,authors!a%00b(name)",
+        "select=id,auth%00ors(name)",
+        "order=id%00",
+        "order=meta->a%00b.desc",
+        "meta->>a%00b=eq.1",
+        "id%00=eq.1",
+        "or=(id%00.eq.1)",
+        "or=(meta->a%00b.eq.1)",
+    ],
+)
+async def test_nul_in_a_name_is_a_parse_error(dapi: httpx.AsyncClient, query: str) -> None:
+    # A NUL in an alias reached the SQL text: PostgreSQL dropped the statement
+    # as a protocol violation (503 08P01).
+    response = await dapi.get(f"/api/books?{query}")
+    _assert_parse_error(response)
+    body = response.json()
+    assert "NUL" in body["details"]
+    assert "\x00" not in body["message"] + body["details"]
