@@ -461,14 +461,25 @@ def order_sql(node: Node, params: Params) -> str:
     return (" ORDER BY " + ", ".join(terms)) if terms else ""
 
 
-def select_sql(node: Node, params: Params) -> str:
-    """The select list of `node`, embeds rendered as jsonb like PostgREST."""
+def select_sql(node: Node, params: Params, *, joined: bool = False) -> str:
+    """The select list of `node`, embeds rendered as jsonb like PostgREST.
+
+    `joined` says the FROM clause ends with `spread_joins_sql(node)`, so a
+    spread's columns are read from its row there. Without it (the top level,
+    whose FROM clause statements.py writes) each column is a subquery over
+    the spread's row (spread_columns_sql).
+    """
     parts: list[str] = []
     for item in node.items:
         if item.star:
             parts.extend(f"{node.alias}.{quote_ident(name)}" for name in node.relation.columns)
         elif item.embed is not None and item.spread:
-            parts.extend(spread_sql(node, node.embeds[item.key], params))
+            child = node.embeds[item.key]
+            if joined:
+                if child.output_keys():
+                    parts.append(f"{child.alias}_s.*")
+            else:
+                parts.extend(spread_columns_sql(node, child, params))
         elif item.embed is not None:
             if item.children:
                 parts.append(
@@ -503,21 +514,51 @@ def range_sql(limit: int | None, offset: int, params: Params) -> str:
     return sql
 
 
-def spread_sql(parent: Node, child: Node, params: Params) -> list[str]:
-    """`...rel(a,b)`: each field of a to-one embed as a column of the parent row."""
+def spread_row_sql(parent: Node, child: Node, params: Params) -> str:
+    """`...rel(a,b)`: the one row of a to-one embed whose columns join `parent`'s row.
+
+    The spreads inside it are joined to it (spread_joins_sql) and read with
+    `alias.*`, never copied into each column, so nested spreads grow the SQL
+    linearly with their depth.
+    """
     source = qualified(child.relation.schema, child.relation.name)
+    where = where_sql(child, params, parent.alias)
+    return (
+        f"SELECT {select_sql(child, params, joined=True)} FROM {source} AS {child.alias}"
+        f"{spread_joins_sql(child, params)} WHERE {' AND '.join(where)}"
+    )
+
+
+def spread_joins_sql(node: Node, params: Params) -> str:
+    """A LEFT JOIN LATERAL for each spread of `node`, to follow `node` in a FROM
+    clause: the columns `select_sql(node, params, joined=True)` reads."""
+    joins: list[str] = []
+    seen: set[str] = set()
+    for item in node.items:
+        if not item.spread:
+            continue
+        child = node.embeds[item.key]
+        if child.alias in seen or not child.output_keys():
+            continue
+        seen.add(child.alias)
+        joins.append(
+            f" LEFT JOIN LATERAL ({spread_row_sql(node, child, params)}) AS {child.alias}_s ON true"
+        )
+    return "".join(joins)
+
+
+def spread_columns_sql(parent: Node, child: Node, params: Params) -> list[str]:
+    """A spread's columns where no join can hold its row: one subquery per
+    column, each over the same row (its SQL rendered once, repeated per column)."""
+    keys = child.output_keys()
+    if not keys:
+        return []
     row = f"{child.alias}_r"
-    parts: list[str] = []
-    for key in child.output_keys():
-        where = where_sql(child, params, parent.alias)
-        inner = (
-            f"SELECT {select_sql(child, params)} FROM {source} AS {child.alias}"
-            f" WHERE {' AND '.join(where)}"
-        )
-        parts.append(
-            f"(SELECT {row}.{quote_ident(key)} FROM ({inner}) AS {row}) AS {quote_ident(key)}"
-        )
-    return parts
+    inner = spread_row_sql(parent, child, params)
+    return [
+        f"(SELECT {row}.{quote_ident(key)} FROM ({inner}) AS {row}) AS {quote_ident(key)}"
+        for key in keys
+    ]
 
 
 def embed_sql(parent: Node, child: Node, params: Params) -> str:
@@ -527,8 +568,8 @@ def embed_sql(parent: Node, child: Node, params: Params) -> str:
     source = qualified(child.relation.schema, child.relation.name)
     where = where_sql(child, params, parent.alias)
     inner = (
-        f"SELECT {select_sql(child, params)} FROM {source} AS {child.alias}"
-        f" WHERE {' AND '.join(where)}{order_sql(child, params)}"
+        f"SELECT {select_sql(child, params, joined=True)} FROM {source} AS {child.alias}"
+        f"{spread_joins_sql(child, params)} WHERE {' AND '.join(where)}{order_sql(child, params)}"
         f"{range_sql(child.limit, child.offset, params)}"
     )
     row = f"{child.alias}_r"
