@@ -461,13 +461,11 @@ def order_sql(node: Node, params: Params) -> str:
     return (" ORDER BY " + ", ".join(terms)) if terms else ""
 
 
-def select_sql(node: Node, params: Params, *, joined: bool = False) -> str:
+def select_sql(node: Node, params: Params) -> str:
     """The select list of `node`, embeds rendered as jsonb like PostgREST.
 
-    `joined` says the FROM clause ends with `spread_joins_sql(node)`, so a
-    spread's columns are read from its row there. Without it (the top level,
-    whose FROM clause statements.py writes) each column is a subquery over
-    the spread's row (spread_columns_sql).
+    A spread's columns are read from its row, which `spread_joins_sql(node)`
+    joins: the FROM clause must end with it.
     """
     parts: list[str] = []
     for item in node.items:
@@ -475,11 +473,8 @@ def select_sql(node: Node, params: Params, *, joined: bool = False) -> str:
             parts.extend(f"{node.alias}.{quote_ident(name)}" for name in node.relation.columns)
         elif item.embed is not None and item.spread:
             child = node.embeds[item.key]
-            if joined:
-                if child.output_keys():
-                    parts.append(f"{child.alias}_s.*")
-            else:
-                parts.extend(spread_columns_sql(node, child, params))
+            if child.output_keys():
+                parts.append(f"{child.alias}_s.*")
         elif item.embed is not None:
             if item.children:
                 parts.append(
@@ -524,14 +519,14 @@ def spread_row_sql(parent: Node, child: Node, params: Params) -> str:
     source = qualified(child.relation.schema, child.relation.name)
     where = where_sql(child, params, parent.alias)
     return (
-        f"SELECT {select_sql(child, params, joined=True)} FROM {source} AS {child.alias}"
+        f"SELECT {select_sql(child, params)} FROM {source} AS {child.alias}"
         f"{spread_joins_sql(child, params)} WHERE {' AND '.join(where)}"
     )
 
 
 def spread_joins_sql(node: Node, params: Params) -> str:
     """A LEFT JOIN LATERAL for each spread of `node`, to follow `node` in a FROM
-    clause: the columns `select_sql(node, params, joined=True)` reads."""
+    clause: the rows whose columns `select_sql(node, params)` reads."""
     joins: list[str] = []
     seen: set[str] = set()
     for item in node.items:
@@ -547,20 +542,6 @@ def spread_joins_sql(node: Node, params: Params) -> str:
     return "".join(joins)
 
 
-def spread_columns_sql(parent: Node, child: Node, params: Params) -> list[str]:
-    """A spread's columns where no join can hold its row: one subquery per
-    column, each over the same row (its SQL rendered once, repeated per column)."""
-    keys = child.output_keys()
-    if not keys:
-        return []
-    row = f"{child.alias}_r"
-    inner = spread_row_sql(parent, child, params)
-    return [
-        f"(SELECT {row}.{quote_ident(key)} FROM ({inner}) AS {row}) AS {quote_ident(key)}"
-        for key in keys
-    ]
-
-
 def embed_sql(parent: Node, child: Node, params: Params) -> str:
     """A correlated subquery giving the embedded rows as jsonb (object or array)."""
     rel = child.relationship
@@ -568,7 +549,7 @@ def embed_sql(parent: Node, child: Node, params: Params) -> str:
     source = qualified(child.relation.schema, child.relation.name)
     where = where_sql(child, params, parent.alias)
     inner = (
-        f"SELECT {select_sql(child, params, joined=True)} FROM {source} AS {child.alias}"
+        f"SELECT {select_sql(child, params)} FROM {source} AS {child.alias}"
         f"{spread_joins_sql(child, params)} WHERE {' AND '.join(where)}{order_sql(child, params)}"
         f"{range_sql(child.limit, child.offset, params)}"
     )

@@ -19,6 +19,7 @@ from app.dataapi.plan import (
     order_sql,
     range_sql,
     select_sql,
+    spread_joins_sql,
     where_sql,
 )
 from app.dataapi.schema import Column, Function, Relation
@@ -80,8 +81,9 @@ def _rows(
     if exact_count:
         count = f"(SELECT pg_catalog.count(*) FROM {source}{where_text})"
     columns = select_sql(node, params) or "NULL AS pgrst_nothing"
+    joins = spread_joins_sql(node, params)
     tail = order_sql(node, params) + range_sql(node.limit, node.offset, params)
-    inner = f"SELECT {columns} FROM {source}{where_text}{tail}"
+    inner = f"SELECT {columns} FROM {source}{joins}{where_text}{tail}"
     return (
         f"{prefix}SELECT {count}::bigint, pg_catalog.count(_p)::bigint, {body_sql(media)},"
         f" {_GUCS} FROM ({inner}) _p"
@@ -125,8 +127,10 @@ def _mutation(
         extras[0] = f"(SELECT json_build_array({cols})::text FROM pgrst_source LIMIT 1)"
     if inserted:
         extras[1] = "(SELECT pg_catalog.count(*) FROM pgrst_source WHERE pgrst_inserted)"
-    select = select_sql(node, params) if media is not None else ""
-    inner = f"SELECT {select or 'NULL AS pgrst_nothing'} FROM pgrst_source AS {node.alias}"
+    select = joins = ""
+    if media is not None:
+        select, joins = select_sql(node, params), spread_joins_sql(node, params)
+    inner = f"SELECT {select or 'NULL AS pgrst_nothing'} FROM pgrst_source AS {node.alias}{joins}"
     sql = (
         f"WITH pgrst_source AS ({cte}) SELECT NULL::bigint, pg_catalog.count(_p)::bigint,"
         f" {body_sql(media)}, {_GUCS}, {extras[0]}, {extras[1]} FROM ({inner}) _p"
