@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 # both ways of driving the transaction send the very same statement. The
 # anonymous role and "pooled" are arguments, not the connection's settings,
 # which any SQL on the connection could overwrite (sql/04_authenticate.sql).
+# IDENTITY_SETTINGS is a constant expression, no request text.
 _AUTHENTICATE = (
-    "SELECT role, user_id, session_id, last_seen_at, auth.identity_settings() AS identity"
-    " FROM auth.authenticate($1, true, $2, true)"
+    "SELECT role, user_id, session_id, last_seen_at, "  # noqa: S608
+    + role_guard.IDENTITY_SETTINGS
+    + " AS identity FROM auth.authenticate($1, true, $2, true)"
 )
 
 
@@ -50,7 +52,7 @@ class Identity:
     user_id: UUID | None
     session_id: UUID | None
     last_seen_at: datetime | None
-    # auth.identity_settings() right after authentication: the role and the
+    # role_guard.IDENTITY_SETTINGS right after authentication: the role and the
     # identity settings, which the request must still carry at its end.
     settings: str
 
@@ -75,7 +77,7 @@ class RequestTransaction:
     checks: dict[str, str] = field(default_factory=dict)
 
     def confirm_identity(self, settings: str) -> None:
-        """Record auth.identity_settings() as returned by the block's last statement.
+        """Record role_guard.IDENTITY_SETTINGS as returned by the block's last statement.
 
         Only for a last statement that fires no AFTER triggers (a SELECT or
         a function call): the role guard then needs no query of its own.

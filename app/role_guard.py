@@ -10,7 +10,7 @@ SECURITY DEFINER code. Or it could stay in role and overwrite an identity
 setting, which any role may do anywhere, and so read or write as another
 user through every policy that trusts auth.user_id() or the claims. So the
 service checks, in or after the last statement before COMMIT, that
-auth.identity_settings() is what it was right after authentication. If
+IDENTITY_SETTINGS is what it was right after authentication. If
 not, the transaction is rolled back (undoing every write and the change
 itself), the response is replaced by an error, and the attempt is audited.
 docs/security.md describes what this does not cover (a function that
@@ -29,7 +29,25 @@ from app.errors import ApiError
 if TYPE_CHECKING:
     from app.rls import RequestTransaction
 
-_IDENTITY = "SELECT current_user, auth.identity_settings()"
+# The role and every identity setting auth.authenticate() makes
+# (sql/04_authenticate.sql; keep the two lists in step), as one text. An
+# expression rather than a function, so it needs no privilege: it runs in
+# whatever role a request has, one an operator added or one SQL escaped to.
+_NAMES = (
+    "auth.user_id",
+    "auth.session_id",
+    "request.jwt.claims",
+    "jwt.claims.role",
+    "jwt.claims.user_id",
+    "jwt.claims.email",
+    "jwt.claims.session_id",
+)
+IDENTITY_SETTINGS = (
+    "pg_catalog.json_build_array(current_user, "
+    + ", ".join(f"pg_catalog.current_setting('{name}', true)" for name in _NAMES)
+    + ")::text"
+)
+_IDENTITY = f"SELECT current_user, {IDENTITY_SETTINGS}"
 
 
 async def verify(tx: RequestTransaction, connection: HTTPConnection | None = None) -> None:

@@ -36,30 +36,6 @@ $$;
 COMMENT ON FUNCTION auth.user_id() IS
   'The signed-in user''s id for this transaction, or NULL (fail closed)';
 
--- Everything authenticate() below sets about who the caller is, as one
--- text: the role and each identity setting. The service reads it right
--- after authenticate() and again at the end of the request, and rolls the
--- request back when the two differ: any role can overwrite a custom setting
--- with set_config(), so an exposed function that did so (with a user id a
--- caller chose) would otherwise let policies reading auth.user_id() or the
--- claims see another user's rows. Keep the list in step with the set_config
--- calls in authenticate(). Plain SQL, so it is inlined into the statement.
-CREATE OR REPLACE FUNCTION auth.identity_settings() RETURNS text
-LANGUAGE sql STABLE
-AS $$
-  SELECT pg_catalog.json_build_array(
-    current_user,
-    pg_catalog.current_setting('auth.user_id', true),
-    pg_catalog.current_setting('auth.session_id', true),
-    pg_catalog.current_setting('request.jwt.claims', true),
-    pg_catalog.current_setting('jwt.claims.role', true),
-    pg_catalog.current_setting('jwt.claims.user_id', true),
-    pg_catalog.current_setting('jwt.claims.email', true),
-    pg_catalog.current_setting('jwt.claims.session_id', true))::text
-$$;
-COMMENT ON FUNCTION auth.identity_settings() IS
-  'The current role and identity settings as one text, to check that nothing changed them';
-
 -- The role for requests without a valid session when the caller does not
 -- pass one (PostgREST's form): sessiongate.anonymous_role as configured for
 -- the connecting role with ALTER ROLE ... SET or ALTER DATABASE ... SET,
@@ -209,6 +185,8 @@ BEGIN
   -- costs a round through the executor, and this runs on every request.
   -- The claim names follow PostgREST (request.jwt.claims, with role and sub)
   -- and PostGraphile (jwt.claims.*), so policies written for either work.
+  -- The service checks at the end of each request that none of these was
+  -- overwritten (app/role_guard.py lists them too: keep the two in step).
   PERFORM pg_catalog.set_config('role', target, true),
           pg_catalog.set_config('auth.user_id', coalesce(live.user_id::text, ''), true),
           pg_catalog.set_config('auth.session_id', coalesce(live.session_id::text, ''), true),
@@ -278,7 +256,7 @@ $$;
 COMMENT ON FUNCTION auth.authenticate() IS
   'PostgREST db-pre-request: authenticate from the sessiongate cookie, if there is one';
 
-REVOKE ALL ON FUNCTION auth.user_id(), auth.identity_settings(), auth.anonymous_role(), auth.authenticate(bytea, boolean, name, boolean),
+REVOKE ALL ON FUNCTION auth.user_id(), auth.anonymous_role(), auth.authenticate(bytea, boolean, name, boolean),
   auth.authenticate(), auth.cookie_token_hash(text), auth.role_limit_settings(oid), auth.apply_role_limits(name),
   auth.role_limits() FROM PUBLIC;
 -- Every request role: under PostgREST, authenticate() runs as the role a JWT
@@ -295,7 +273,3 @@ GRANT EXECUTE ON FUNCTION auth.authenticate(bytea, boolean, name, boolean), auth
   auth.anonymous_role()
   TO authenticator, anonymous, webuser, admin;
 GRANT EXECUTE ON FUNCTION auth.user_id() TO anonymous, webuser, admin, sessiongate_owner;
--- authenticator too: the role guard calls it in whatever role a request's
--- SQL may have escaped to, RESET ROLE included. (In a role without it, the
--- call fails and the request is rolled back all the same.)
-GRANT EXECUTE ON FUNCTION auth.identity_settings() TO authenticator, anonymous, webuser, admin;

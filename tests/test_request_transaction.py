@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 from starlette.requests import Request
 
@@ -80,5 +81,30 @@ async def test_a_block_that_changes_who_it_runs_as_is_rolled_back(
         async with request_transaction(gateway, _anonymous_request(), orm=orm) as tx:
             driver = await tx.driver()
             assert await driver.fetchval("SELECT current_user") == "anonymous"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_request_role_an_operator_added_needs_no_extra_grant(
+    database: TestDatabase,
+) -> None:
+    # The identity check is an expression, not a function that a new
+    # role would need EXECUTE on.
+    admin = await asyncpg.connect(database.admin_dsn)
+    try:
+        await admin.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sg_plain_anon')"
+            " THEN CREATE ROLE sg_plain_anon NOLOGIN; END IF; END $$;"
+            " GRANT sg_plain_anon TO authenticator"
+        )
+    finally:
+        await admin.close()
+    settings = make_settings(database, anonymous_role="sg_plain_anon")
+    engine = create_engine(database.runtime_url, settings)
+    gateway = Gateway.build(settings, engine)
+    try:
+        for orm in (False, True):
+            async with request_transaction(gateway, _anonymous_request(), orm=orm) as tx:
+                assert tx.identity.role == "sg_plain_anon"
     finally:
         await engine.dispose()

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from app.role_guard import IDENTITY_SETTINGS
+
 # Statement texts differ only by their shape: how many settings, how many
 # roles each limit covers, and whether the cache is loaded. A handful of
 # shapes covers every request; each is prepared once per connection by
@@ -113,5 +115,5 @@ def _statement_text(settings: int, limit_roles: tuple[int, ...], copy_limits: bo
     # The identity settings after every setting above has run.
     return (
         "SELECT s.role, s.user_id, s.session_id, s.last_seen_at,"
-        f" auth.identity_settings() AS identity FROM ({inner}) s"
+        f" {IDENTITY_SETTINGS} AS identity FROM ({inner}) s"
     )

@@ -23,13 +23,14 @@ from app.dataapi.plan import (
     where_sql,
 )
 from app.dataapi.schema import Column, Function, Relation
+from app.role_guard import IDENTITY_SETTINGS
 
 _GUCS = (
     "nullif(current_setting('response.headers', true), '') AS response_headers,"
     " nullif(current_setting('response.status', true), '') AS response_status,"
     # The role and identity settings at the end of the statement, for the
     # role guard (app/role_guard.py).
-    " auth.identity_settings() AS pgrst_identity"
+    f" {IDENTITY_SETTINGS} AS pgrst_identity"
 )
 
 

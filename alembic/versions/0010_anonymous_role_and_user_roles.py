@@ -1,12 +1,10 @@
-"""Identity settings the service can check, and roles no user may have.
+"""The anonymous role from the catalog, and roles no user may have.
 
-auth.identity_settings() returns the role and every identity setting
-auth.authenticate() makes, so the service can roll back a request whose SQL
-overwrote them (app/role_guard.py). auth.anonymous_role(), the PostgREST
-form's fallback, reads sessiongate.anonymous_role from the catalog (ALTER
-ROLE / ALTER DATABASE ... SET) instead of the live setting any role can
-overwrite. auth.authenticate() and the users' role check refuse
-authenticator itself and any role that is a member of it.
+auth.anonymous_role(), the PostgREST form's fallback, reads
+sessiongate.anonymous_role from the catalog (ALTER ROLE / ALTER DATABASE
+... SET) instead of the live setting any role can overwrite.
+auth.authenticate() and the users' role check refuse authenticator itself
+and any role that is a member of it.
 
 sql/06_accounts_lifecycle.sql is applied again too: it was edited after
 revision 0007 had applied it, so databases migrated in between kept older
