@@ -4,8 +4,10 @@ The per-account login throttle stops a guesser spread over many networks,
 but anyone can keep an account's lock shut by failing once whenever it
 opens, and so keep its owner out. Following OWASP's "device cookies"
 scheme, a successful login leaves a signed cookie naming the account (by
-its address key, app/addresses.py) and a random device id. A login
-attempt that presents one for the account it names is throttled per
+its user id: the throttle's address keys fold look-alike addresses
+together on purpose, which must not let one account's cookie serve
+another) and a random device id. A login attempt that presents one for
+the account it names is throttled per
 device and per network instead of per account: the owner's own browser
 gets in during an attack, and a guesser, who has no such cookie, still
 meets the account's lock. The cookie grants nothing else: it is no session
@@ -20,13 +22,14 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from functools import cached_property
+from uuid import UUID
 
 from itsdangerous import BadSignature, TimestampSigner
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 _DEVICE_ID_BYTES = 16
-# An address key is 64 hex digits; a device id is 22 base64url characters.
+# A user id is 32 hex digits; a device id is 22 base64url characters.
 _MAX_VALUE_LENGTH = 200
 
 
@@ -53,10 +56,10 @@ class DeviceCookie:
             list(reversed(self.keys)), salt="sessiongate.device", digest_method=hashlib.sha256
         )
 
-    def write(self, response: Response, account: str) -> None:
-        """Set a new device cookie for `account` (an address key) on a response."""
+    def write(self, response: Response, user_id: UUID) -> None:
+        """Set a new device cookie for the account `user_id` on a response."""
         device = base64.urlsafe_b64encode(secrets.token_bytes(_DEVICE_ID_BYTES)).rstrip(b"=")
-        value = self._signer.sign(account.encode("ascii") + b"." + device).decode("ascii")
+        value = self._signer.sign(user_id.hex.encode("ascii") + b"." + device).decode("ascii")
         response.set_cookie(
             self.name,
             value,
@@ -68,8 +71,8 @@ class DeviceCookie:
             samesite="strict",
         )
 
-    def device(self, connection: HTTPConnection, account: str) -> str | None:
-        """The device id in the request's cookie, if it is ours, in date, and for `account`."""
+    def device(self, connection: HTTPConnection, user_id: UUID) -> str | None:
+        """The device id in the request's cookie, if it is ours, in date, and for `user_id`."""
         value = connection.cookies.get(self.name)
         if value is None or len(value) > _MAX_VALUE_LENGTH:
             return None
@@ -78,6 +81,6 @@ class DeviceCookie:
         except (BadSignature, UnicodeEncodeError):
             return None
         named, _, device = payload.partition(b".")
-        if not device or not hmac.compare_digest(named, account.encode("ascii")):
+        if not device or not hmac.compare_digest(named, user_id.hex.encode("ascii")):
             return None
         return device.decode("ascii")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 
 from itsdangerous import TimestampSigner
 from starlette.requests import Request
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from app.devices import DeviceCookie
 
 KEYS = ("device-test-key-" + "x" * 40,)
-ACCOUNT = "a" * 64
+ACCOUNT = uuid.uuid4()
 LIFETIME = 3600
 
 
@@ -46,13 +47,13 @@ def test_a_fresh_cookie_names_its_device_for_its_account_only() -> None:
     device = _cookie().device(_request(value), ACCOUNT)
     assert device is not None
     assert len(device) == 22
-    assert _cookie().device(_request(value), "b" * 64) is None
+    assert _cookie().device(_request(value), uuid.uuid4()) is None
     # Two sign-ins, two devices ids.
     assert _cookie().device(_request(_issued()), ACCOUNT) != device
 
 
 def test_an_expired_cookie_is_not_honoured() -> None:
-    payload = f"{ACCOUNT}.AAAAAAAAAAAAAAAAAAAAAA".encode()
+    payload = f"{ACCOUNT.hex}.AAAAAAAAAAAAAAAAAAAAAA".encode()
     fresh = _SignedAt(int(time.time()) - LIFETIME + 60).sign(payload).decode()
     stale = _SignedAt(int(time.time()) - LIFETIME - 60).sign(payload).decode()
     assert _cookie().device(_request(fresh), ACCOUNT) == "AAAAAAAAAAAAAAAAAAAAAA"
@@ -60,7 +61,7 @@ def test_an_expired_cookie_is_not_honoured() -> None:
 
 
 def test_a_cookie_signed_with_another_key_or_salt_is_not_honoured() -> None:
-    payload = f"{ACCOUNT}.AAAAAAAAAAAAAAAAAAAAAA".encode()
+    payload = f"{ACCOUNT.hex}.AAAAAAAAAAAAAAAAAAAAAA".encode()
     other_key = TimestampSigner(["another key " + "y" * 40], salt="sessiongate.device")
     session_salt = TimestampSigner(list(KEYS), salt="sessiongate.session")
     for signer in (other_key, session_salt):

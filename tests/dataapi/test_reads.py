@@ -228,6 +228,21 @@ async def test_planned_counts_do_not_see_rows_rls_hides(dapi: httpx.AsyncClient)
         assert everything.headers["content-range"] == "0-1/2", mode
 
 
+async def test_planned_counts_through_an_inner_embed_do_not_see_hidden_rows(
+    dapi: httpx.AsyncClient,
+) -> None:
+    # diary_marks has no RLS, but the !inner embed carries the guess about
+    # diary's hidden entries into the estimated statement.
+    for mode in ("planned", "estimated"):
+        response = await dapi.get(
+            "/api/diary_marks?select=id,diary!inner(id)&diary.entry=eq.the hidden secret&limit=1",
+            headers={"Prefer": f"count={mode}"},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json() == []
+        assert response.headers["content-range"] == "*/0", mode
+
+
 async def test_estimated_counts_past_max_rows_stay_exact_under_rls(
     server_factory: Any, dapi_schema: str
 ) -> None:

@@ -163,6 +163,26 @@ async def test_a_browser_that_signed_in_before_gets_past_the_accounts_lock(
             assert refused.status_code == 429, presented
 
 
+async def test_a_look_alike_accounts_device_cookie_does_not_serve_its_twin(
+    strict_server: LiveServer, account_key: Callable[[str], str]
+) -> None:
+    # The throttle folds look-alike addresses into one counter on purpose
+    # (straße and strasse share it); they are still two accounts, and one's
+    # sign-ins must not mint exemptions for the other.
+    tag = unique_email("x").split("@")[0]
+    victim_email, twin_email = f"strasse-{tag}@example.com", f"straße-{tag}@example.com"
+    assert account_key(victim_email) == account_key(twin_email)
+    async with client_from(strict_server.url, loopback_address()) as victim:
+        await sign_up(victim, victim_email)
+    async with client_from(strict_server.url, loopback_address()) as attacker:
+        await sign_up(attacker, twin_email)
+        assert (await _login(attacker, twin_email, TEST_PASSWORD)).status_code == 200
+        assert "sessiongate-device" in attacker.cookies
+        await _lock_out(strict_server.url, victim_email)
+        guessed = await _login(attacker, victim_email, TEST_PASSWORD)
+        assert guessed.status_code == 429
+
+
 async def test_failures_with_a_device_cookie_lock_that_device(
     strict_server: LiveServer,
     admin_db: asyncpg.Connection,

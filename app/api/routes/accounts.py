@@ -157,18 +157,19 @@ async def login(body: Credentials, request: Request) -> Response:
         address: str | None = normalise_email(body.email)
     except ApiError:
         address = None
-    # Throttled by account (as typed, if not even valid), or by device for
-    # a browser that signed in to it before, and by client network.
     attempted = address or body.email[:320]
-    account_key = gateway.address_keys.key(attempted)
-    device = gateway.device.device(request, account_key)
+    account = None
+    if address is not None and len(body.password) <= gateway.passwords.max_length:
+        async with gateway.engine.connect() as conn:
+            account = (await conn.execute(_LOOKUP, {"email": address})).one_or_none()
+    # Throttled by account (as typed, if not even valid), or by device for a
+    # browser that signed in to this very account before (a device cookie
+    # names the user id: look-alike addresses share a throttle key, never
+    # an id), and by client network.
+    device = None if account is None else gateway.device.device(request, account.user_id)
     async with throttle.attempt(
         gateway, request, "login", email=attempted, device=device
     ) as attempt:
-        account = None
-        if address is not None and len(body.password) <= gateway.passwords.max_length:
-            async with gateway.engine.connect() as conn:
-                account = (await conn.execute(_LOOKUP, {"email": address})).one_or_none()
         valid, replacement = await verify_password(
             body.password[: gateway.passwords.max_length],
             None if account is None else account.password_hash,
@@ -214,7 +215,7 @@ async def login(body: Credentials, request: Request) -> Response:
     response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
     gateway.cookie.write(response, issued.secret, issued.expires_at)
     # A new device id at every sign-in: the lifetime runs from the last one.
-    gateway.device.write(response, account_key)
+    gateway.device.write(response, account.user_id)
     return response
 
 
