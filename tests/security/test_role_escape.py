@@ -49,6 +49,13 @@ POISONS = {
         " RETURN current_user::text;"
     ),
     "sg_whoami": "RETURN current_user::text;",
+    # Legitimate: a setting of its own, and an identity setting set again
+    # to the value it already has. The guard must let both through.
+    "sg_sets_its_own": (
+        "PERFORM set_config('app.tenant', 'acme', true);"
+        " PERFORM set_config('auth.user_id', current_setting('auth.user_id'), true);"
+        " RETURN current_setting('app.tenant');"
+    ),
     # The response settings, left at session level for whoever comes next.
     "sg_poison_response": (
         "PERFORM set_config('response.headers',"
@@ -199,6 +206,8 @@ async def test_a_function_that_stays_in_role_works(escape_server: LiveServer) ->
         await sign_in(http)
         response = await http.get("/api/todos")
         assert response.status_code == 200
+        own = await _call(http, "sg_sets_its_own")
+        assert (own.status_code, own.json()) == (200, "acme")
 
 
 @pytest.mark.xfail(
