@@ -20,7 +20,14 @@ Revises: 0009
 
 from __future__ import annotations
 
+import logging
+
+from sqlalchemy import text
+
+from alembic import op
 from app.migrations import apply_sql_file
+
+log = logging.getLogger(__name__)
 
 revision = "0010"
 down_revision = "0009"
@@ -33,6 +40,37 @@ def upgrade() -> None:
     apply_sql_file("04_authenticate.sql")
     # As the admin, as revisions 0003 and 0007 apply the same file.
     apply_sql_file("06_accounts_lifecycle.sql", as_owner=False)
+    _warn_about_what_changes()
+
+
+def _warn_about_what_changes() -> None:
+    """Say what this revision changes for a database already in use."""
+    bind = op.get_bind()
+    refused = bind.execute(
+        text("SELECT count(*) FROM auth.users WHERE pg_has_role(role, 'authenticator', 'MEMBER')")
+    ).scalar_one()
+    if refused:
+        log.warning(
+            "%d user(s) have a role that is authenticator or a member of it; their sessions"
+            " are now refused, and an update of such a row must change its role",
+            refused,
+        )
+    # Set in postgresql.conf, ALTER SYSTEM or PGOPTIONS, the value is no
+    # longer read: only ALTER ROLE / ALTER DATABASE ... SET is.
+    live, stored = bind.execute(
+        text(
+            "SELECT current_setting('sessiongate.anonymous_role', true),"
+            " EXISTS (SELECT FROM pg_db_role_setting s, unnest(s.setconfig) cfg"
+            "         WHERE split_part(cfg, '=', 1) = 'sessiongate.anonymous_role')"
+        )
+    ).one()
+    if live and not stored:
+        log.warning(
+            "sessiongate.anonymous_role is %r here but not set with ALTER ROLE or ALTER"
+            " DATABASE; PostgREST's form of auth.authenticate() now falls back to"
+            " 'anonymous' (docs/sql-contract.md)",
+            live,
+        )
 
 
 def downgrade() -> None:
