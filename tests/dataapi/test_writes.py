@@ -321,7 +321,7 @@ async def test_view_columns_are_traced_through_the_stored_query(
           SELECT "b c" AS "we(i}rd", upper("b c") AS shout,
                  (SELECT max(a) FROM trees.t) AS top, a AS ":resorigtbl 0", ":resno 9",
                  -- PostgreSQL writes these unescaped: not token breaks.
-                 a AS "x :resno 1", a AS "y:resno2"
+                 a AS "x\u00a0:resno\u00a01", a AS "y\r:resno\r2"
             FROM trees.t
            WHERE a > (SELECT min(a) FROM trees.t);
         """
