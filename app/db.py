@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app import embedded
 from app.config import Settings
+from app.leases import ConnectionLeases
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ async def _end_stray_transaction(connection: asyncpg.Connection) -> None:
         await connection.execute("ROLLBACK")
 
 
-async def create_request_pool(url: str, settings: Settings) -> asyncpg.Pool:
-    """The asyncpg pool request transactions borrow from (the data API's hot path)."""
+async def create_request_leases(url: str, settings: Settings) -> ConnectionLeases:
+    """The data API's request connections (its hot path): an asyncpg pool, of
+    which up to POOL_SIZE connections stay checked out between requests."""
     pool = await asyncpg.create_pool(
         plain_dsn(url),
         min_size=1,
@@ -93,7 +95,7 @@ async def create_request_pool(url: str, settings: Settings) -> asyncpg.Pool:
         reset=_end_stray_transaction,
     )
     assert pool is not None
-    return pool
+    return ConnectionLeases(pool, keep=settings.pool_size, timeout=settings.pool_timeout)
 
 
 def create_engine(url: str, settings: Settings) -> AsyncEngine:

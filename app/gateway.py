@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 
@@ -13,6 +12,7 @@ from app.config import Settings
 from app.cookies import SessionCookie
 from app.dataapi.schema import SchemaCache
 from app.devices import DeviceCookie
+from app.leases import ConnectionLeases
 from app.passwords import PasswordPolicy
 from app.sessions import Toucher
 
@@ -30,9 +30,10 @@ class Gateway:
     toucher: Toucher
     schema: SchemaCache
     passwords: PasswordPolicy = field(default_factory=PasswordPolicy)
-    # The asyncpg pool of the data API's request transactions, opened by the
-    # app's lifespan; without it (the CLI) they borrow from `engine`.
-    pool: asyncpg.Pool | None = None
+    # The data API's request connections (an asyncpg pool underneath),
+    # opened by the app's lifespan; without them (the CLI) request
+    # transactions borrow from `engine`.
+    leases: ConnectionLeases | None = None
 
     @classmethod
     def build(cls, settings: Settings, engine: AsyncEngine) -> Gateway:

@@ -17,7 +17,7 @@ from app.config import Settings, get_settings
 from app.dataapi import routes as data_routes
 from app.dataapi.dispatch import DataDispatch
 from app.dataapi.reload import SchemaReloader
-from app.db import create_engine, create_request_pool, plain_dsn, resolve_urls
+from app.db import create_engine, create_request_leases, plain_dsn, resolve_urls
 from app.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         urls = resolve_urls(settings)
         engine = create_engine(urls.runtime, settings)
         gateway = Gateway.build(settings, engine)
-        gateway.pool = await create_request_pool(urls.runtime, settings)
+        gateway.leases = await create_request_leases(urls.runtime, settings)
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()
             assert raw.driver_connection is not None
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await reloader.stop()
             await housekeeping.stop(background)
             await gateway.toucher.drain()
-            await gateway.pool.close()
+            await gateway.leases.close()
             await engine.dispose()
 
     app = FastAPI(

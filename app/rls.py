@@ -9,13 +9,12 @@ survives into the next request that borrows the connection.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -29,6 +28,7 @@ from app.cookies import token_hash
 from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
+from app.leases import PoolExhausted
 
 log = logging.getLogger(__name__)
 
@@ -199,39 +199,26 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
     return driver
 
 
-class PoolExhausted(Exception):
-    """No pooled connection became free within POOL_TIMEOUT."""
-
-
 @asynccontextmanager
 async def _borrow(
     gateway: Gateway, *, orm: bool
 ) -> AsyncIterator[tuple[AsyncConnection | None, asyncpg.Connection]]:
-    """One pooled connection for the request: the asyncpg pool's, or SQLAlchemy's
-    when SQLAlchemy must drive the transaction (or no asyncpg pool is open)."""
-    pool = gateway.pool
-    if orm or pool is None:
+    """One pooled connection for the request: the data API's leases, or SQLAlchemy's
+    pool when SQLAlchemy must drive the transaction (or no asyncpg pool is open)."""
+    leases = gateway.leases
+    if orm or leases is None:
         async with gateway.engine.connect() as conn:
             yield conn, await _driver(conn)
         return
+    driver = await leases.take()
+    clean = False
     try:
-        # asyncio.timeout bounds the wait with a timer; acquire(timeout=...)
-        # would wrap it in a task of its own on every request.
-        async with asyncio.timeout(gateway.settings.pool_timeout):
-            proxy = await pool.acquire()
-    except TimeoutError as error:
-        raise PoolExhausted from error
-    try:
-        # The proxy forwards every call to the connection it wraps.
-        yield None, cast(asyncpg.Connection, proxy)
+        yield None, driver
+        # Reached only when the request's block ended normally: its COMMIT
+        # or ROLLBACK has run, so the connection is idle and can be kept.
+        clean = True
     finally:
-        # The same bound as the wait; asyncpg would take it from acquire().
-        # A release that fails has already closed the connection, and must
-        # not replace the request's own outcome.
-        try:
-            await pool.release(proxy, timeout=gateway.settings.pool_timeout)
-        except Exception:
-            log.warning("releasing a request connection failed", exc_info=True)
+        await leases.give_back(driver, clean=clean)
 
 
 class _End(Protocol):

@@ -1,0 +1,258 @@
+"""The data API's request connections: kept between clean requests, returned to
+the pool after anything else, and never kept from a request waiting for one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import pytest
+from starlette.requests import Request
+
+from app.db import create_engine, create_request_leases
+from app.errors import ApiError
+from app.gateway import Gateway
+from app.leases import ConnectionLeases
+from app.rls import request_transaction
+from tests.conftest import TestDatabase, make_settings
+
+
+def _anonymous_request() -> Request:
+    return Request({"type": "http", "method": "GET", "path": "/", "headers": [], "app": None})
+
+
+@asynccontextmanager
+async def _gateway(database: TestDatabase, **overrides: Any) -> AsyncIterator[Gateway]:
+    settings = make_settings(database, **overrides)
+    engine = create_engine(database.runtime_url, settings)
+    gateway = Gateway.build(settings, engine)
+    gateway.leases = await create_request_leases(database.runtime_url, settings)
+    try:
+        yield gateway
+    finally:
+        await gateway.leases.close()
+        await engine.dispose()
+
+
+def _leases(gateway: Gateway) -> ConnectionLeases:
+    assert gateway.leases is not None
+    return gateway.leases
+
+
+async def _backend_pid(gateway: Gateway) -> int:
+    async with request_transaction(gateway, _anonymous_request()) as tx:
+        pid: int = await (await tx.driver()).fetchval("SELECT pg_backend_pid()")
+    return pid
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
+    # Waits for an event, with a generous bound so a bug fails instead of hanging.
+    for _ in range(1000):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def _hold(gateway: Gateway, held: asyncio.Event, go: asyncio.Event) -> int:
+    """A request that has its connection and keeps it until `go`."""
+    async with request_transaction(gateway, _anonymous_request()) as tx:
+        pid: int = await (await tx.driver()).fetchval("SELECT pg_backend_pid()")
+        held.set()
+        await go.wait()
+    return pid
+
+
+async def test_a_clean_request_leaves_its_connection_for_the_next(
+    database: TestDatabase,
+) -> None:
+    async with _gateway(database, pool_size=2) as gateway:
+        leases = _leases(gateway)
+        first = await _backend_pid(gateway)
+        assert leases.kept == 1
+        # Still checked out of asyncpg's pool: the next request skips it.
+        assert leases.pool.get_idle_size() == 0
+        assert await _backend_pid(gateway) == first
+        assert leases.kept == 1
+
+
+async def test_a_failed_request_returns_its_connection_to_the_pool(
+    database: TestDatabase,
+) -> None:
+    async with _gateway(database, pool_size=2) as gateway:
+        leases = _leases(gateway)
+
+        async def divide_by_zero() -> None:
+            async with request_transaction(gateway, _anonymous_request()) as tx:
+                driver = await tx.driver()
+                await driver.execute("SELECT 1 / 0")
+
+        with pytest.raises(ApiError):
+            await divide_by_zero()
+        assert leases.kept == 0
+        assert leases.pool.get_idle_size() == 1
+        async with request_transaction(gateway, _anonymous_request()) as tx:
+            driver = await tx.driver()
+            assert await driver.fetchval("SELECT current_user") == "anonymous"
+
+
+async def test_a_cancelled_request_leaves_nothing_behind(
+    database: TestDatabase, admin_db: asyncpg.Connection
+) -> None:
+    async with _gateway(database, pool_size=2) as gateway:
+        leases = _leases(gateway)
+        pid: list[int] = []
+
+        async def sleeper() -> None:
+            async with request_transaction(gateway, _anonymous_request()) as tx:
+                driver = await tx.driver()
+                pid.append(await driver.fetchval("SELECT pg_backend_pid()"))
+                await driver.execute("SELECT set_config('sessiongate.half_done', 'yes', true)")
+                await driver.execute("SELECT pg_sleep(60)")
+
+        async def sleeping() -> bool:
+            if not pid:
+                return False
+            state = await admin_db.fetchval(
+                "SELECT state FROM pg_stat_activity WHERE pid = $1 AND query LIKE '%pg_sleep%'",
+                pid[0],
+            )
+            return bool(state == "active")
+
+        task = asyncio.create_task(sleeper())
+        await _until(sleeping, "the request's statement is running")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert leases.kept == 0
+        async with request_transaction(gateway, _anonymous_request()) as tx:
+            driver = await tx.driver()
+            assert await driver.fetchval("SELECT current_user") == "anonymous"
+            half_done = await driver.fetchval(
+                "SELECT current_setting('sessiongate.half_done', true)"
+            )
+            assert half_done in (None, "")
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced(
+    database: TestDatabase, admin_db: asyncpg.Connection
+) -> None:
+    async with _gateway(database, pool_size=2) as gateway:
+        leases = _leases(gateway)
+        async with request_transaction(gateway, _anonymous_request()) as tx:
+            kept = await tx.driver()
+            first = await kept.fetchval("SELECT pg_backend_pid()")
+        assert leases.kept == 1
+        assert await admin_db.fetchval("SELECT pg_terminate_backend($1)", first)
+
+        async def noticed() -> bool:
+            try:
+                return kept.is_closed()
+            except asyncpg.InterfaceError:
+                return True  # closed, and asyncpg has taken it back already
+
+        await _until(noticed, "the client saw the connection close")
+        second = await _backend_pid(gateway)
+        assert second != first
+
+
+async def test_a_waiting_request_gets_the_connection_a_finishing_one_returns(
+    database: TestDatabase,
+) -> None:
+    # One connection in all. If a finishing request kept its connection
+    # while another waited, the waiter would time out instead.
+    async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=30) as gateway:
+        leases = _leases(gateway)
+        held, go = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold(gateway, held, go))
+        await held.wait()
+        waiter = asyncio.create_task(_backend_pid(gateway))
+
+        async def waiting() -> bool:
+            return leases.waiting == 1
+
+        await _until(waiting, "the second request waits for the pool")
+        go.set()
+        assert await waiter == await holder
+        # Nobody waits any more: the waiter's own connection is kept.
+        assert leases.kept == 1
+        assert leases.waiting == 0
+
+
+async def test_no_connection_within_pool_timeout_is_a_503(database: TestDatabase) -> None:
+    async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=0.2) as gateway:
+        leases = _leases(gateway)
+        held, go = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold(gateway, held, go))
+        await held.wait()
+        with pytest.raises(ApiError) as raised:
+            await _backend_pid(gateway)
+        assert raised.value.status == 503
+        assert raised.value.code == "pool_exhausted"
+        assert raised.value.headers == {"Retry-After": "1"}
+        assert leases.waiting == 0
+        go.set()
+        pid = await holder
+        # The connection is usable again once it is back.
+        assert await _backend_pid(gateway) == pid
+
+
+async def test_overflow_connections_go_back_to_the_pool(database: TestDatabase) -> None:
+    async with _gateway(database, pool_size=1, pool_max_overflow=1) as gateway:
+        leases = _leases(gateway)
+        go = asyncio.Event()
+        held = [asyncio.Event(), asyncio.Event()]
+        holders = [asyncio.create_task(_hold(gateway, event, go)) for event in held]
+        for event in held:
+            await event.wait()
+        go.set()
+        assert len(set(await asyncio.gather(*holders))) == 2
+        # POOL_SIZE stay checked out; the overflow one is the pool's again,
+        # which closes it once it has been idle long enough.
+        assert leases.kept == 1
+        assert leases.pool.get_idle_size() == 1
+
+
+async def test_now_and_then_a_clean_connection_goes_back_through_the_pool(
+    database: TestDatabase,
+) -> None:
+    # So that asyncpg's checks on release (recycling after max_queries,
+    # expire_connections) still reach connections that never fail.
+    settings = make_settings(database, pool_size=1)
+    pool = (await create_request_leases(database.runtime_url, settings)).pool
+    leases = ConnectionLeases(pool, keep=1, timeout=5, return_every=3)
+    try:
+        for kept in (1, 1, 0, 1):
+            connection = await leases.take()
+            await connection.execute("SELECT 1")
+            await leases.give_back(connection, clean=True)
+            assert leases.kept == kept
+            assert pool.get_idle_size() == 1 - kept
+    finally:
+        await leases.close()
+
+
+async def test_close_returns_the_kept_connections_and_closes_the_pool(
+    database: TestDatabase, admin_db: asyncpg.Connection
+) -> None:
+    settings = make_settings(database, pool_size=2)
+    leases = await create_request_leases(database.runtime_url, settings)
+    async with leases.pool.acquire() as conn:
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+    connection = await leases.take()
+    assert await connection.fetchval("SELECT pg_backend_pid()") == pid
+    await leases.give_back(connection, clean=True)
+    assert leases.kept == 1
+    await leases.close()
+    assert leases.kept == 0
+    assert leases.pool.is_closing()
+
+    async def gone() -> bool:
+        return not await admin_db.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid
+        )
+
+    await _until(gone, "the server connection ended")
