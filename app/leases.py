@@ -9,13 +9,15 @@ Python per request, as much as one of the request's four statements
 
 A request that ended cleanly leaves nothing to reset: its last statement
 was COMMIT or ROLLBACK, and every identity setting was transaction-local.
-So such a connection is kept here, still checked out of the pool, and the
-next request takes it back with a list pop. Everything else stays asyncpg's
-work: making and replacing connections, the size bound, waiting with a
-timeout, and returning a connection after an error or a cancellation,
-where the guarded release is the point. This module never hands a
-connection to a waiter itself; while any request waits for the pool,
-returned connections go back to the pool, whose queue wakes the waiter.
+So such a connection stays checked out of the pool, in a queue here, and
+the next request takes it from there; a request that waits for one waits
+on the same queue. The queue is asyncio's own, whose `get()` loses no item
+to a waiter that times out or is cancelled just as it is handed one.
+
+Everything else stays asyncpg's work: making and replacing connections,
+bounding their number, and taking back a connection after an error or a
+cancellation, where its guarded release (rollback, waiting out a cancelled
+query, or closing) is the point.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _usable(proxy: PoolConnectionProxy) -> bool:
 
 
 class ConnectionLeases:
-    """Hands out request connections; keeps up to `keep` of them warm between requests."""
+    """Hands out request connections; keeps up to `keep` of them idle between requests."""
 
     def __init__(
         self, pool: asyncpg.Pool, *, keep: int, timeout: float, return_every: int = 1000
@@ -52,16 +54,20 @@ class ConnectionLeases:
         self._pool = pool
         self._keep = keep
         self._timeout = timeout
+        # Connections taken from the pool and not given back to it: in use
+        # by a request, or idle in the queue.
+        self._leased = 0
+        # A stack: the most recently used connection is the next one out, so
+        # under light load the same few stay busy and warm.
+        self._idle: asyncio.LifoQueue[PoolConnectionProxy] = asyncio.LifoQueue()
+        self._waiting = 0
+        self._closing = False
         # Every so often a clean connection goes back through the pool
         # anyway, so that asyncpg's own checks on release still apply to it:
         # recycling after `max_queries`, and expire_connections().
         self._return_every = return_every
         self._kept_since_return = 0
-        # A stack: the most recently used connection is the next one out, so
-        # under light load the same few stay busy and warm.
-        self._free: list[PoolConnectionProxy] = []
-        self._waiting = 0
-        self._closing = False
+        self._refills: set[asyncio.Task[None]] = set()
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -71,56 +77,47 @@ class ConnectionLeases:
     @property
     def kept(self) -> int:
         """How many connections are held here, idle, between requests."""
-        return len(self._free)
+        return self._idle.qsize()
 
     @property
     def waiting(self) -> int:
-        """How many requests are waiting for the pool to free a connection."""
+        """How many requests are waiting for a connection to come free."""
         return self._waiting
 
     async def take(self) -> asyncpg.Connection:
         """A connection for one request; PoolExhausted after POOL_TIMEOUT of waiting."""
-        free = self._free
-        while free:
-            proxy = free.pop()
-            if _usable(proxy):
-                return cast(asyncpg.Connection, proxy)
-            # The server or the network ended it while it sat here. asyncpg
-            # has freed its slot already (release is then a no-op) or does
-            # so now, and makes a new connection when next asked.
-            await self._release(proxy)
-        self._waiting += 1
         try:
             # asyncio.timeout bounds the wait with a timer; acquire(timeout=...)
             # would wrap it in a task of its own.
             async with asyncio.timeout(self._timeout):
-                proxy = await self._pool.acquire()
+                while True:
+                    proxy = await self._next()
+                    if _usable(proxy):
+                        return cast(asyncpg.Connection, proxy)
+                    # The server or the network ended it while it sat idle.
+                    # asyncpg has freed its slot already (release is then a
+                    # no-op) or does so now, and connects anew when asked.
+                    await self._return(proxy)
         except TimeoutError as error:
             raise PoolExhausted from error
+
+    async def _next(self) -> PoolConnectionProxy:
+        if not self._idle.empty():
+            return self._idle.get_nowait()
+        if self._leased < self._pool.get_max_size():
+            self._leased += 1
+            try:
+                return await self._pool.acquire()
+            except BaseException:
+                self._leased -= 1
+                raise
+        # Every connection the pool may have is out: the next one a request
+        # gives back comes through the queue (or a refill, below).
+        self._waiting += 1
+        try:
+            return await self._idle.get()
         finally:
             self._waiting -= 1
-        return cast(asyncpg.Connection, proxy)
-
-    def keep(self, connection: asyncpg.Connection) -> bool:
-        """Keep a connection whose request ended cleanly; False if it must go back instead.
-
-        Synchronous, so a cancellation cannot land between the check and the keep.
-        """
-        proxy = cast(PoolConnectionProxy, connection)
-        if (
-            self._waiting
-            or self._closing
-            or len(self._free) >= self._keep
-            or not _usable(proxy)
-            or proxy.is_in_transaction()
-        ):
-            return False
-        self._kept_since_return += 1
-        if self._kept_since_return >= self._return_every:
-            self._kept_since_return = 0
-            return False
-        self._free.append(proxy)
-        return True
 
     async def give_back(self, connection: asyncpg.Connection, *, clean: bool) -> None:
         """End a request's use of `connection`.
@@ -130,21 +127,69 @@ class ConnectionLeases:
         connection through asyncpg's guarded release, which rolls back a
         stray transaction, waits out a cancelled query, or closes it.
         """
-        if clean and self.keep(connection):
+        proxy = cast(PoolConnectionProxy, connection)
+        if clean and self._keep_idle(proxy):
             return
-        await self._release(cast(PoolConnectionProxy, connection))
+        await self._return(proxy)
+        if self._waiting:
+            # That request waits on the queue, and a clean return is what
+            # would wake it: give it a connection from the pool instead.
+            self._refill()
 
-    async def _release(self, proxy: PoolConnectionProxy) -> None:
+    def _keep_idle(self, proxy: PoolConnectionProxy) -> bool:
+        # Synchronous, so a cancellation cannot land between check and keep.
+        if self._closing or not _usable(proxy) or proxy.is_in_transaction():
+            return False
+        if not self._waiting:
+            if self._idle.qsize() >= self._keep:
+                return False
+            self._kept_since_return += 1
+            if self._kept_since_return >= self._return_every:
+                self._kept_since_return = 0
+                return False
+        self._idle.put_nowait(proxy)
+        return True
+
+    async def _return(self, proxy: PoolConnectionProxy) -> None:
         # A release that fails has already closed the connection, and must
         # not replace the request's own outcome.
         try:
             await self._pool.release(proxy, timeout=self._timeout)
         except Exception:
             log.warning("releasing a request connection failed", exc_info=True)
+        finally:
+            self._leased -= 1
+
+    def _refill(self) -> None:
+        # A task of its own: the request returning a connection may itself
+        # be cancelled, and the waiter must not depend on it.
+        task = asyncio.get_running_loop().create_task(self._acquire_for_waiter())
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
+
+    async def _acquire_for_waiter(self) -> None:
+        if self._closing or not self._waiting or self._leased >= self._pool.get_max_size():
+            return
+        self._leased += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                proxy = await self._pool.acquire()
+        except Exception:
+            self._leased -= 1
+            # The waiter times out on its own, with a 503.
+            log.warning("could not get a connection for a waiting request", exc_info=True)
+            return
+        except asyncio.CancelledError:
+            self._leased -= 1
+            raise
+        self._idle.put_nowait(proxy)
 
     async def close(self) -> None:
-        """Return the kept connections and close the pool (waits for requests in flight)."""
+        """Return the idle connections and close the pool (waits for requests in flight)."""
         self._closing = True
-        while self._free:
-            await self._release(self._free.pop())
+        for task in list(self._refills):
+            task.cancel()
+        await asyncio.gather(*self._refills, return_exceptions=True)
+        while not self._idle.empty():
+            await self._return(self._idle.get_nowait())
         await self._pool.close()

@@ -182,6 +182,50 @@ async def test_a_waiting_request_gets_the_connection_a_finishing_one_returns(
         assert leases.waiting == 0
 
 
+async def test_a_waiting_request_gets_a_connection_when_the_holder_fails(
+    database: TestDatabase,
+) -> None:
+    # The failed request's connection goes back to asyncpg, not to the
+    # queue the waiter is on; the waiter must still be served.
+    async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=30) as gateway:
+        leases = _leases(gateway)
+        held, go = asyncio.Event(), asyncio.Event()
+
+        async def fail_while_held() -> None:
+            async with request_transaction(gateway, _anonymous_request()) as tx:
+                await (await tx.driver()).execute("SELECT 1")
+                held.set()
+                await go.wait()
+                raise LookupError("the request's own failure")
+
+        holder = asyncio.create_task(fail_while_held())
+        await held.wait()
+        waiter = asyncio.create_task(_backend_pid(gateway))
+
+        async def waiting() -> bool:
+            return leases.waiting == 1
+
+        await _until(waiting, "the second request waits for the pool")
+        go.set()
+        with pytest.raises(LookupError):
+            await holder
+        assert await waiter > 0
+        assert leases.waiting == 0
+
+
+async def test_more_requests_than_connections_all_get_served(database: TestDatabase) -> None:
+    # Two connections, twenty requests at once: each clean return goes to
+    # the next waiter, none waits out the timeout.
+    async with _gateway(database, pool_size=1, pool_max_overflow=1, pool_timeout=30) as gateway:
+        leases = _leases(gateway)
+        pids = await asyncio.gather(*(_backend_pid(gateway) for _ in range(20)))
+        assert len(set(pids)) <= 2
+        assert leases.waiting == 0
+        # POOL_SIZE kept, the overflow one back in the pool.
+        assert leases.kept == 1
+        assert leases.pool.get_idle_size() == 1
+
+
 async def test_no_connection_within_pool_timeout_is_a_503(database: TestDatabase) -> None:
     async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=0.2) as gateway:
         leases = _leases(gateway)
