@@ -46,8 +46,14 @@ def upgrade() -> None:
 def _warn_about_what_changes() -> None:
     """Say what this revision changes for a database already in use."""
     bind = op.get_bind()
+    # Joined to pg_roles: a role dropped after users were given it would make
+    # pg_has_role(name, ...) raise, and the whole upgrade with it.
     refused = bind.execute(
-        text("SELECT count(*) FROM auth.users WHERE pg_has_role(role, 'authenticator', 'MEMBER')")
+        text(
+            "SELECT count(*) FROM auth.users u"
+            " JOIN pg_catalog.pg_roles r ON r.rolname = u.role"
+            " WHERE pg_catalog.pg_has_role(r.oid, 'authenticator', 'MEMBER')"
+        )
     ).scalar_one()
     if refused:
         log.warning(
@@ -56,12 +62,19 @@ def _warn_about_what_changes() -> None:
             refused,
         )
     # Set in postgresql.conf, ALTER SYSTEM or PGOPTIONS, the value is no
-    # longer read: only ALTER ROLE / ALTER DATABASE ... SET is.
+    # longer read: only ALTER ROLE / ALTER DATABASE ... SET is, and only the
+    # rows auth.anonymous_role() reads, for authenticator (or every role)
+    # in this database (or every database). A row for another role or
+    # another database does not count.
     live, stored = bind.execute(
         text(
-            "SELECT current_setting('sessiongate.anonymous_role', true),"
-            " EXISTS (SELECT FROM pg_db_role_setting s, unnest(s.setconfig) cfg"
-            "         WHERE split_part(cfg, '=', 1) = 'sessiongate.anonymous_role')"
+            "SELECT pg_catalog.current_setting('sessiongate.anonymous_role', true),"
+            " EXISTS (SELECT FROM pg_catalog.pg_db_role_setting s"
+            "         CROSS JOIN LATERAL pg_catalog.unnest(s.setconfig) cfg"
+            "         WHERE s.setrole IN (0, pg_catalog.to_regrole('authenticator'))"
+            "           AND s.setdatabase IN (0, (SELECT d.oid FROM pg_catalog.pg_database d"
+            "                 WHERE d.datname = pg_catalog.current_database()))"
+            "           AND pg_catalog.split_part(cfg, '=', 1) = 'sessiongate.anonymous_role')"
         )
     ).one()
     if live and not stored:
