@@ -214,6 +214,38 @@ async def test_failures_with_a_device_cookie_lock_that_device(
     )
 
 
+async def test_a_password_change_ends_the_device_cookies_signed_in_under_the_old_one(
+    strict_server: LiveServer,
+) -> None:
+    # Whoever once had the password (a thief, before the owner changed it)
+    # could sign in as often as they liked, each time with a fresh device
+    # id and counter of its own. After the change none of those cookies may
+    # spare them the account's lock on the new password.
+    new_password = "an entirely new passphrase"
+    async with client_from(strict_server.url, loopback_address()) as thief:
+        user = await sign_up(thief)
+        hoard = []
+        for _ in range(3):
+            thief.cookies.clear()
+            assert (await _login(thief, user["email"], TEST_PASSWORD)).status_code == 200
+            hoard.append(thief.cookies["sessiongate-device"])
+    async with client_from(strict_server.url, loopback_address()) as owner:
+        assert (await _login(owner, user["email"], TEST_PASSWORD)).status_code == 200
+        changed = await owner.post(
+            "/api/password/change",
+            json={"current_password": TEST_PASSWORD, "new_password": new_password},
+        )
+        assert changed.status_code == 200, changed.text
+        await _lock_out(strict_server.url, user["email"])
+        for stolen in hoard:
+            async with client_from(strict_server.url, loopback_address()) as guesser:
+                guesser.cookies.set("sessiongate-device", stolen)
+                guessed = await _login(guesser, user["email"], "another guess")
+                assert guessed.status_code == 429, guessed.text
+        # The browser that made the change got a new cookie and still gets in.
+        assert (await _login(owner, user["email"], new_password)).status_code == 200
+
+
 async def test_victim_lockout_is_capped(
     authenticator_db: asyncpg.Connection, account_key: Callable[[str], str]
 ) -> None:

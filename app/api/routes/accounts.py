@@ -166,7 +166,11 @@ async def login(body: Credentials, request: Request) -> Response:
     # browser that signed in to this very account before (a device cookie
     # names the user id: look-alike addresses share a throttle key, never
     # an id), and by client network.
-    device = None if account is None else gateway.device.device(request, account.user_id)
+    device = (
+        None
+        if account is None
+        else gateway.device.device(request, account.user_id, account.password_hash)
+    )
     async with throttle.attempt(
         gateway, request, "login", email=attempted, device=device
     ) as attempt:
@@ -195,14 +199,19 @@ async def login(body: Credentials, request: Request) -> Response:
         await attempt.succeed()
 
     presented = gateway.cookie.read(request)
+    stored_hash = account.password_hash
     async with gateway.engine.begin() as conn:
         if presented is not None:
             await sessions.revoke(conn, presented)
         if replacement is not None:
-            await conn.execute(
-                _UPGRADE_HASH,
-                {"user_id": account.user_id, "old": account.password_hash, "new": replacement},
-            )
+            upgraded = (
+                await conn.execute(
+                    _UPGRADE_HASH,
+                    {"user_id": account.user_id, "old": account.password_hash, "new": replacement},
+                )
+            ).scalar_one()
+            if upgraded:
+                stored_hash = replacement
         issued = await sessions.issue(
             conn,
             gateway.settings,
@@ -215,7 +224,8 @@ async def login(body: Credentials, request: Request) -> Response:
     response = _json(User.from_row(dict(user._mapping)).model_dump(mode="json"))
     gateway.cookie.write(response, issued.secret, issued.expires_at)
     # A new device id at every sign-in: the lifetime runs from the last one.
-    gateway.device.write(response, account.user_id)
+    # Under the password as stored now: a later change or reset ends it.
+    gateway.device.write(response, account.user_id, stored_hash)
     return response
 
 

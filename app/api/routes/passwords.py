@@ -133,4 +133,7 @@ async def change(body: PasswordChange, request: Request) -> Response:
         {"session_id": str(issued.session_id), "expires_at": issued.expires_at.isoformat()}
     )
     gateway.cookie.write(response, issued.secret, issued.expires_at)
+    # The change ended every device cookie of the account (app/devices.py);
+    # this browser, which just proved the password, gets a new one.
+    gateway.device.write(response, caller.user_id, new_hash)
     return response
