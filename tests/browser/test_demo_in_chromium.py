@@ -124,7 +124,11 @@ async def test_demo_page_end_to_end_and_cross_origin_attack(
     # Sign out (the cookie is gone from the browser), then sign in with the form.
     await page.click("#logout")
     await page.wait_for_selector("#signed-out:not([hidden])")
-    assert "sessiongate" not in {c["name"] for c in await browser_context.cookies(live_server.url)}
+    left = {c["name"] for c in await browser_context.cookies(live_server.url)}
+    assert "sessiongate" not in left
+    # The device cookie marks the browser, not the session: it stays, so the
+    # owner is not locked out with the account (app/devices.py).
+    assert "sessiongate-device" in left
     await page.fill("#email", email)
     await page.fill("#password", TEST_PASSWORD)
     await page.click("#login")

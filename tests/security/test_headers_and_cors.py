@@ -74,7 +74,10 @@ async def test_logout_clears_site_data(
     http, _ = signed_in
     response = await http.post("/api/logout")
     assert response.status_code == 204
-    assert response.headers["clear-site-data"] == '"cookies", "storage"'
+    # Not "cookies": that would also drop the device cookie, which must
+    # outlive the session (the browser test checks it survives).
+    assert response.headers["clear-site-data"] == '"storage"'
+    assert "sessiongate-device" not in response.headers.get("set-cookie", "")
     assert response.headers["cache-control"] == "no-store"
 
 

@@ -238,11 +238,12 @@ async def logout(request: Request) -> Response:
         async with gateway.engine.begin() as conn:
             ended = await sessions.revoke(conn, presented)
         audit.event("logout", request, session_id=ended)
-    # Clear-Site-Data: the browser drops this site's cookies and storage too
-    # (docs/security.md says why not "cache").
+    # Clear-Site-Data: the browser drops what signed-in pages left in storage.
+    # Not "cookies": the session cookie is deleted by name below, and the
+    # device cookie must outlive the session (docs/security.md, Logout).
     response = Response(
         status_code=204,
-        headers={"Cache-Control": "no-store", "Clear-Site-Data": '"cookies", "storage"'},
+        headers={"Cache-Control": "no-store", "Clear-Site-Data": '"storage"'},
     )
     gateway.cookie.delete(response)
     return response
