@@ -45,7 +45,9 @@ _NAMES = (
 IDENTITY_SETTINGS = (
     "pg_catalog.json_build_array(current_user, "
     + ", ".join(f"pg_catalog.current_setting('{name}', true)" for name in _NAMES)
-    + ")::text"
+    # Qualified: a temporary table named `text` would otherwise stand in for
+    # the type (pg_temp comes first for type names unless listed).
+    + ")::pg_catalog.text"
 )
 _IDENTITY = f"SELECT current_user, {IDENTITY_SETTINGS}"
 

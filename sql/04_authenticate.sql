@@ -15,8 +15,11 @@
 -- They run on every request (auth.user_id() on every row a policy checks),
 -- so they carry no SET search_path clause: a function with one is never
 -- inlined and pays a settings save and restore per call. They gain no
--- privilege from their caller's search_path either, and every name in them
--- is schema-qualified (pg_catalog.*), so none can be shadowed.
+-- privilege from their caller's search_path either, and every name in them,
+-- type names included, is schema-qualified (pg_catalog.*), so none can be
+-- shadowed: not by an object in a schema on the path, nor by a temporary
+-- table, which PostgreSQL looks up first for a type name unless the
+-- search_path lists pg_temp.
 
 -- Before revision 0006 authenticate() took the hash alone, and before 0008
 -- the hash and copy_role_limits. CREATE OR REPLACE cannot add a parameter,
@@ -31,7 +34,7 @@ DROP FUNCTION IF EXISTS auth.authenticate(bytea, boolean);
 CREATE OR REPLACE FUNCTION auth.user_id() RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$
-  SELECT nullif(pg_catalog.current_setting('auth.user_id', true), '')::uuid
+  SELECT nullif(pg_catalog.current_setting('auth.user_id', true), '')::pg_catalog.uuid
 $$;
 COMMENT ON FUNCTION auth.user_id() IS
   'The signed-in user''s id for this transaction, or NULL (fail closed)';
@@ -57,7 +60,7 @@ AS $$
        AND pg_catalog.split_part(cfg, '=', 1) = 'sessiongate.anonymous_role'
      ORDER BY s.setrole <> 0 DESC, s.setdatabase <> 0 DESC
      LIMIT 1),
-    'anonymous')::name
+    'anonymous')::pg_catalog.name
 $$;
 
 -- Role-level limits. PostgreSQL applies ALTER ROLE ... SET only at login,
@@ -136,8 +139,8 @@ RETURNS TABLE (role name, user_id uuid, session_id uuid, last_seen_at timestampt
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  live record;
-  target name;
+  live pg_catalog.record;
+  target pg_catalog.name;
 BEGIN
   -- A connection that sessiongate pools must start every request as itself.
   -- If an earlier transaction left a session-level role behind (SQL that ran
@@ -188,8 +191,8 @@ BEGIN
   -- The service checks at the end of each request that none of these was
   -- overwritten (app/role_guard.py lists them too: keep the two in step).
   PERFORM pg_catalog.set_config('role', target, true),
-          pg_catalog.set_config('auth.user_id', coalesce(live.user_id::text, ''), true),
-          pg_catalog.set_config('auth.session_id', coalesce(live.session_id::text, ''), true),
+          pg_catalog.set_config('auth.user_id', coalesce(live.user_id::pg_catalog.text, ''), true),
+          pg_catalog.set_config('auth.session_id', coalesce(live.session_id::pg_catalog.text, ''), true),
           pg_catalog.set_config('request.jwt.claims',
             CASE WHEN live.session_id IS NULL THEN '{}'
                  ELSE pg_catalog.jsonb_build_object(
@@ -197,12 +200,12 @@ BEGIN
                         'sub', live.user_id,
                         'user_id', live.user_id,
                         'email', live.email,
-                        'session_id', live.session_id)::text
+                        'session_id', live.session_id)::pg_catalog.text
             END, true),
           pg_catalog.set_config('jwt.claims.role', target, true),
-          pg_catalog.set_config('jwt.claims.user_id', coalesce(live.user_id::text, ''), true),
+          pg_catalog.set_config('jwt.claims.user_id', coalesce(live.user_id::pg_catalog.text, ''), true),
           pg_catalog.set_config('jwt.claims.email', coalesce(live.email, ''), true),
-          pg_catalog.set_config('jwt.claims.session_id', coalesce(live.session_id::text, ''), true);
+          pg_catalog.set_config('jwt.claims.session_id', coalesce(live.session_id::pg_catalog.text, ''), true);
 
   -- RETURN NEXT from the output variables: no query, unlike RETURN QUERY.
   role := target;
@@ -223,7 +226,7 @@ CREATE OR REPLACE FUNCTION auth.cookie_token_hash(cookie text) RETURNS bytea
 LANGUAGE plpgsql IMMUTABLE
 AS $$
 DECLARE
-  encoded text := pg_catalog.split_part(cookie, '.', 1);
+  encoded pg_catalog.text := pg_catalog.split_part(cookie, '.', 1);
 BEGIN
   IF encoded !~ '^[A-Za-z0-9_-]{43}$' THEN
     RETURN NULL;
@@ -240,8 +243,8 @@ CREATE OR REPLACE FUNCTION auth.authenticate() RETURNS void
 LANGUAGE plpgsql VOLATILE
 AS $$
 DECLARE
-  cookies jsonb := nullif(pg_catalog.current_setting('request.cookies', true), '')::jsonb;
-  cookie text := coalesce(
+  cookies pg_catalog.jsonb := nullif(pg_catalog.current_setting('request.cookies', true), '')::pg_catalog.jsonb;
+  cookie pg_catalog.text := coalesce(
     cookies ->> '__Host-sessiongate',
     cookies ->> 'sessiongate',
     nullif(pg_catalog.current_setting('request.cookie.__Host-sessiongate', true), ''),

@@ -18,7 +18,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from tests.conftest import unique_email
+from tests.conftest import TestDatabase, unique_email
 
 pytestmark = pytest.mark.contract
 
@@ -314,6 +314,44 @@ async def test_authenticate_sets_role_and_claims_transaction_locally(
     assert after["role"] == "authenticator"
     assert not after["uid"]
     assert not after["claims"]
+
+
+# Temporary tables named like the types the auth functions use. PostgreSQL
+# looks for type names in pg_temp first unless the search_path lists it, so
+# unqualified, these would stand in for the real types in any statement or
+# PL/pgSQL function compiled on the connection afterwards.
+_TYPE_NAMES = ("text", "uuid", "jsonb", "name", "bytea", "boolean", "record", "integer")
+
+
+async def test_temporary_tables_named_like_types_change_nothing(
+    database: TestDatabase, authenticator_db: asyncpg.Connection
+) -> None:
+    session = await make_session(authenticator_db)
+    # A fresh connection, so every function is compiled after the tables exist.
+    conn = await asyncpg.connect(database.runtime_dsn)
+    try:
+        for type_name in _TYPE_NAMES:
+            await conn.execute(f"CREATE TEMP TABLE {type_name} (planted int)")
+        async with conn.transaction():
+            row = await conn.fetchrow(
+                "SELECT * FROM auth.authenticate($1, true, 'anonymous', true)", session.token_hash
+            )
+            assert row is not None
+            assert (row["role"], row["user_id"]) == ("webuser", session.user_id)
+            assert await conn.fetchval("SELECT auth.user_id()") == session.user_id
+            claims = json.loads(await conn.fetchval("SELECT current_setting('request.jwt.claims')"))
+            assert claims["user_id"] == str(session.user_id)
+            # The policies inline auth.user_id() into the query.
+            assert await conn.fetchval("SELECT count(*) FROM api.todos") >= 0
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('request.cookies', $1, true)",
+                json.dumps({"sessiongate": session.cookie}),
+            )
+            await conn.execute("SELECT auth.authenticate()")
+            assert await conn.fetchval("SELECT current_user") == "webuser"
+    finally:
+        await conn.close()
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,12 @@ class DataRequest:
 
     def prelude(self) -> Prelude:
         """Settings for the request's transaction: search_path, request.*, timezone, pre-request."""
-        path = ", ".join(quote_ident(s) for s in [self.schema, *self.settings.db_extra_search_path])
+        # pg_temp last: unlisted, PostgreSQL searches it first for table and
+        # type names, so a temporary table that an exposed function left on
+        # the pooled connection (named `text`, say) would stand in for the
+        # type in every statement planned there afterwards, for every user.
+        schemas = [self.schema, *self.settings.db_extra_search_path]
+        path = ", ".join([*(quote_ident(s) for s in schemas), "pg_temp"])
         # The session cookie is the caller's credential: SQL never sees it
         # (auth.authenticate() has already turned it into the role and claims).
         # Nor the device cookie, which only login reads.

@@ -56,6 +56,15 @@ POISONS = {
         " PERFORM set_config('auth.user_id', current_setting('auth.user_id'), true);"
         " RETURN current_setting('app.tenant');"
     ),
+    # Temporary tables live as long as the connection, and PostgreSQL looks
+    # for type and table names in pg_temp first unless the search_path puts
+    # it elsewhere: these would stand in for `text` and `uuid` in every
+    # statement planned on the connection afterwards.
+    "sg_poison_types": (
+        "CREATE TEMP TABLE IF NOT EXISTS text (planted int);"
+        " CREATE TEMP TABLE IF NOT EXISTS uuid (planted int);"
+        " RETURN 'shadowed';"
+    ),
     # The response settings, left at session level for whoever comes next.
     "sg_poison_response": (
         "PERFORM set_config('response.headers',"
@@ -198,6 +207,29 @@ async def test_response_settings_left_on_the_connection_do_not_reach_the_next_re
         called = await next_client.get("/api/rpc/sg_whoami")
         assert called.status_code == 200
         assert "planted" not in called.headers.get("set-cookie", "")
+
+
+async def test_temporary_tables_do_not_shadow_types_for_the_next_request(
+    escape_server: LiveServer,
+) -> None:
+    async with make_client(escape_server.url) as first:
+        await sign_in(first)
+        poisoned = await _call(first, "sg_poison_types")
+        assert (poisoned.status_code, poisoned.json()) == (200, "shadowed")
+    async with make_client(escape_server.url) as next_client:
+        user = await sign_in(next_client)
+        added = await next_client.post("/api/todos", json={"description": "after the poison"})
+        assert added.status_code == 201, added.text
+        # Shapes not planned before on the connection: each is parsed anew,
+        # with ::text and auth.user_id()'s ::uuid in it.
+        for query in (
+            "select=description,user_id&description=like.*poison*",
+            "select=id&user_id=eq." + user["id"],
+            "select=description&or=(description.ilike.*after*,id.eq.0)",
+        ):
+            response = await next_client.get("/api/todos?" + query)
+            assert response.status_code == 200, (query, response.text)
+            assert response.json(), query
 
 
 async def test_a_function_that_stays_in_role_works(escape_server: LiveServer) -> None:
