@@ -86,6 +86,16 @@ class ConnectionLeases:
 
     async def take(self) -> asyncpg.Connection:
         """A connection for one request; PoolExhausted after POOL_TIMEOUT of waiting."""
+        idle = self._idle
+        while not idle.empty():
+            # The common case, with no timer to arm and cancel.
+            proxy = idle.get_nowait()
+            if _usable(proxy):
+                return cast(asyncpg.Connection, proxy)
+            # The server or the network ended it while it sat idle. asyncpg
+            # has freed its slot already (release is then a no-op) or does
+            # so now, and connects anew when asked.
+            await self._return(proxy)
         try:
             # asyncio.timeout bounds the wait with a timer; acquire(timeout=...)
             # would wrap it in a task of its own.
@@ -94,9 +104,6 @@ class ConnectionLeases:
                     proxy = await self._next()
                     if _usable(proxy):
                         return cast(asyncpg.Connection, proxy)
-                    # The server or the network ended it while it sat idle.
-                    # asyncpg has freed its slot already (release is then a
-                    # no-op) or does so now, and connects anew when asked.
                     await self._return(proxy)
         except TimeoutError as error:
             raise PoolExhausted from error
