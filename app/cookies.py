@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 SECRET_BYTES = 32  # 256 bits from the OS's CSPRNG
 _ENCODED_LENGTH = 43  # base64url of 32 bytes, unpadded
+SALT = "sessiongate.session"
 
 
 def new_secret() -> bytes:
@@ -42,12 +43,17 @@ class SessionCookie:
 
     @cached_property
     def _signer(self) -> Signer:
-        # itsdangerous signs with the last key and tries them all.
-        return Signer(
+        # itsdangerous signs with the last key and tries them all. It derives
+        # each HMAC key from the secret and the salt on every call, a hash
+        # per key per request; derive them once here instead, and let the
+        # signer use them as they are. Same keys, same signatures.
+        deriving = Signer(
             list(reversed(self.keys)),
-            salt="sessiongate.session",
+            salt=SALT,
             digest_method=hashlib.sha256,
         )
+        derived = [deriving.derive_key(key) for key in deriving.secret_keys]
+        return Signer(derived, key_derivation="none", digest_method=hashlib.sha256)
 
     def encode(self, secret: bytes) -> str:
         """The cookie value for a secret: base64url(secret) "." signature."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from typing import Any
 
 import httpx
 import pytest
+from itsdangerous import Signer
 
 from app.config import Settings
-from app.cookies import SessionCookie, new_secret
+from app.cookies import SALT, SessionCookie, new_secret
 from tests.conftest import (
     TEST_PASSWORD,
     LiveServer,
@@ -42,6 +44,22 @@ def test_rotation_keeps_old_cookies_and_signs_with_the_newest() -> None:
     assert codec(KEY_NEW).decode(rotated.encode(secret)) == secret
     # Once the old key is dropped, its cookies stop verifying.
     assert codec(KEY_NEW).decode(old_cookie) is None
+
+
+def test_cookies_are_itsdangerous_signatures_under_our_salt() -> None:
+    # The codec derives its keys once; what it signs and accepts must stay
+    # exactly what a plain itsdangerous Signer signs, so cookies issued
+    # before (and by any tool using the same key and salt) keep working.
+    plain = Signer([KEY_OLD, KEY_NEW], salt=SALT, digest_method=hashlib.sha256)
+    secret = new_secret()
+    encoded = base64.urlsafe_b64encode(secret).rstrip(b"=")
+    rotated = codec(KEY_NEW, KEY_OLD)
+    assert rotated.encode(secret) == plain.sign(encoded).decode()
+    assert rotated.decode(plain.sign(encoded).decode()) == secret
+    old_only = Signer(KEY_OLD, salt=SALT, digest_method=hashlib.sha256)
+    assert rotated.decode(old_only.sign(encoded).decode()) == secret
+    other_salt = Signer(KEY_NEW, salt="another.salt", digest_method=hashlib.sha256)
+    assert rotated.decode(other_salt.sign(encoded).decode()) is None
 
 
 @pytest.mark.parametrize(
