@@ -80,6 +80,11 @@ class ConnectionLeases:
         return self._idle.qsize()
 
     @property
+    def leased(self) -> int:
+        """How many connections are checked out of the pool: in use, or kept here."""
+        return self._leased
+
+    @property
     def waiting(self) -> int:
         """How many requests are waiting for a connection to come free."""
         return self._waiting
@@ -116,7 +121,9 @@ class ConnectionLeases:
             try:
                 return await self._pool.acquire()
             except BaseException:
-                self._leased -= 1
+                # A request may have started waiting on the queue because
+                # this acquire held the last slot.
+                self._free_slot()
                 raise
         # Every connection the pool may have is out: the next one a request
         # gives back comes through the queue (or a refill, below).
@@ -138,10 +145,6 @@ class ConnectionLeases:
         if clean and self._keep_idle(proxy):
             return
         await self._return(proxy)
-        if self._waiting:
-            # That request waits on the queue, and a clean return is what
-            # would wake it: give it a connection from the pool instead.
-            self._refill()
 
     def _keep_idle(self, proxy: PoolConnectionProxy) -> bool:
         # Synchronous, so a cancellation cannot land between check and keep.
@@ -165,7 +168,16 @@ class ConnectionLeases:
         except Exception:
             log.warning("releasing a request connection failed", exc_info=True)
         finally:
-            self._leased -= 1
+            # Also when the caller is cancelled during the release, which
+            # asyncpg's shield lets finish without it.
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        self._leased -= 1
+        if self._waiting and not self._closing:
+            # A request waits on the queue, and only a clean return would
+            # wake it: give it a connection from the pool instead.
+            self._refill()
 
     def _refill(self) -> None:
         # A task of its own: the request returning a connection may itself

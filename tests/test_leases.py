@@ -213,6 +213,71 @@ async def test_a_waiting_request_gets_a_connection_when_the_holder_fails(
         assert leases.waiting == 0
 
 
+async def test_a_waiter_is_served_when_the_holder_is_cancelled_while_giving_back(
+    database: TestDatabase,
+) -> None:
+    # asyncio.shield lets a cancelled request's release finish, but not the
+    # request: whatever it was to do after the release (wake the waiter) is
+    # skipped unless it happens whichever way the release ends.
+    async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=5) as gateway:
+        leases = _leases(gateway)
+        held, go = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold(gateway, held, go))
+        await held.wait()
+        waiter = asyncio.create_task(_backend_pid(gateway))
+
+        async def waiting() -> bool:
+            return leases.waiting == 1
+
+        await _until(waiting, "the second request waits for the pool")
+        # Cancelled, and cancelled again at every step of its way out (as a
+        # cancel scope does, or a shutdown cancelling it once more), the
+        # release of its connection included.
+        while not holder.done():
+            holder.cancel()
+            await asyncio.sleep(0)
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        # Without a connection from the pool it would wait out POOL_TIMEOUT (a 503).
+        assert await waiter > 0
+        assert leases.waiting == 0
+
+
+async def test_a_waiter_is_served_when_an_acquire_ahead_of_it_is_cancelled(
+    database: TestDatabase,
+) -> None:
+    # The waiter queued because a request's acquire (a new connection,
+    # under way) held the last slot; that request goes away.
+    async with _gateway(database, pool_size=1, pool_max_overflow=1, pool_timeout=5) as gateway:
+        leases = _leases(gateway)
+        held, go = asyncio.Event(), asyncio.Event()
+        holder = asyncio.create_task(_hold(gateway, held, go))
+        try:
+            await held.wait()
+            # Keeps the pool's other connection, so the next acquire is still
+            # under way when it is cancelled (as a slow connect would be).
+            outside = await leases.pool.acquire()
+            try:
+                stuck = asyncio.create_task(_backend_pid(gateway))
+                waiter = asyncio.create_task(_backend_pid(gateway))
+
+                async def waiting() -> bool:
+                    return leases.waiting == 1
+
+                await _until(waiting, "the third request waits for the pool")
+                stuck.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await stuck
+            finally:
+                await leases.pool.release(outside)
+            # Without a connection from the pool it would wait out POOL_TIMEOUT (a 503).
+            assert await waiter > 0
+            assert leases.waiting == 0
+        finally:
+            go.set()
+            await holder
+
+
 async def test_more_requests_than_connections_all_get_served(database: TestDatabase) -> None:
     # Two connections, twenty requests at once: each clean return goes to
     # the next waiter, none waits out the timeout.
