@@ -66,6 +66,17 @@ async def _hold(gateway: Gateway, held: asyncio.Event, go: asyncio.Event) -> int
     return pid
 
 
+async def _queued_request(gateway: Gateway) -> asyncio.Task[int]:
+    """A request (its backend pid to come) that is waiting on the queue."""
+    task = asyncio.create_task(_backend_pid(gateway))
+
+    async def waiting() -> bool:
+        return _leases(gateway).waiting == 1
+
+    await _until(waiting, "a request waits for the pool")
+    return task
+
+
 async def test_a_clean_request_leaves_its_connection_for_the_next(
     database: TestDatabase,
 ) -> None:
@@ -169,12 +180,7 @@ async def test_a_waiting_request_gets_the_connection_a_finishing_one_returns(
         held, go = asyncio.Event(), asyncio.Event()
         holder = asyncio.create_task(_hold(gateway, held, go))
         await held.wait()
-        waiter = asyncio.create_task(_backend_pid(gateway))
-
-        async def waiting() -> bool:
-            return leases.waiting == 1
-
-        await _until(waiting, "the second request waits for the pool")
+        waiter = await _queued_request(gateway)
         go.set()
         assert await waiter == await holder
         # Nobody waits any more: the waiter's own connection is kept.
@@ -200,12 +206,7 @@ async def test_a_waiting_request_gets_a_connection_when_the_holder_fails(
 
         holder = asyncio.create_task(fail_while_held())
         await held.wait()
-        waiter = asyncio.create_task(_backend_pid(gateway))
-
-        async def waiting() -> bool:
-            return leases.waiting == 1
-
-        await _until(waiting, "the second request waits for the pool")
+        waiter = await _queued_request(gateway)
         go.set()
         with pytest.raises(LookupError):
             await holder
@@ -224,12 +225,7 @@ async def test_a_waiter_is_served_when_the_holder_is_cancelled_while_giving_back
         held, go = asyncio.Event(), asyncio.Event()
         holder = asyncio.create_task(_hold(gateway, held, go))
         await held.wait()
-        waiter = asyncio.create_task(_backend_pid(gateway))
-
-        async def waiting() -> bool:
-            return leases.waiting == 1
-
-        await _until(waiting, "the second request waits for the pool")
+        waiter = await _queued_request(gateway)
         # Cancelled, and cancelled again at every step of its way out (as a
         # cancel scope does, or a shutdown cancelling it once more), the
         # release of its connection included.
@@ -259,12 +255,7 @@ async def test_a_waiter_is_served_when_an_acquire_ahead_of_it_is_cancelled(
             outside = await leases.pool.acquire()
             try:
                 stuck = asyncio.create_task(_backend_pid(gateway))
-                waiter = asyncio.create_task(_backend_pid(gateway))
-
-                async def waiting() -> bool:
-                    return leases.waiting == 1
-
-                await _until(waiting, "the third request waits for the pool")
+                waiter = await _queued_request(gateway)
                 stuck.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await stuck
