@@ -4,6 +4,7 @@ the pool after anything else, and never kept from a request waiting for one."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -333,6 +334,160 @@ async def test_now_and_then_a_clean_connection_goes_back_through_the_pool(
             assert pool.get_idle_size() == 1 - kept
     finally:
         await leases.close()
+
+
+def _accounted_for(leases: ConnectionLeases) -> bool:
+    """`leased` agrees with asyncpg: its checked-out holders, plus kept
+    connections the server ended (asyncpg took those back at once)."""
+    pool: Any = leases.pool
+    in_use = sum(not holder.is_idle() for holder in pool._holders)
+    idle: Any = leases._idle
+    ended = sum(proxy._con is None for proxy in idle._queue)
+    return leases.leased == in_use + ended
+
+
+def _noticed_every_end(leases: ConnectionLeases, terminated: set[int]) -> bool:
+    """The client has seen each of these server processes end."""
+    pool: Any = leases.pool
+    for holder in pool._holders:
+        con = holder._con
+        if con is not None and not con.is_closed() and con.get_server_pid() in terminated:
+            return False
+    return True
+
+
+# A request of the storm below ends in one of these, or is cancelled.
+_CLEAN_FAILURES = (
+    ApiError,  # a statement error, a 503
+    LookupError,  # the request's own
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,  # its connection was terminated
+    asyncpg.InternalClientError,  # terminated between two statements
+    OSError,
+)
+
+
+@pytest.mark.parametrize("seed", range(3))
+async def test_a_storm_of_failures_leaves_every_connection_accounted_for(
+    database: TestDatabase,
+    admin_db: asyncpg.Connection,
+    caplog: pytest.LogCaptureFixture,
+    seed: int,
+) -> None:
+    # Hundreds of requests on four connections, some failing, some
+    # cancelled (once or again and again), while an admin terminates
+    # backends at random. Afterwards nothing waits, `leased` matches
+    # asyncpg, and all four connections can be held at once.
+    rng = random.Random(seed)
+    # A generous timeout: the storm takes about a second, so a 503 means a
+    # waiter was never woken while connections came free.
+    async with _gateway(database, pool_size=2, pool_max_overflow=2, pool_timeout=10) as gateway:
+        leases = _leases(gateway)
+        carried: list[str] = []
+        terminated: set[int] = set()
+
+        async def request(number: int) -> None:
+            kind = rng.choice(["ok", "ok", "ok", "error", "raise", "sleep", "sleep"])
+            async with request_transaction(gateway, _anonymous_request()) as tx:
+                driver = await tx.driver()
+                row = await driver.fetchrow(
+                    "SELECT current_user, current_setting('sessiongate.storm', true)"
+                )
+                assert row is not None
+                if row[0] != "anonymous" or row[1] not in (None, ""):
+                    carried.append(f"request {number} found {tuple(row)}")
+                await driver.execute(
+                    "SELECT set_config('sessiongate.storm', $1, true)", str(number)
+                )
+                if kind == "error":
+                    await driver.execute("SELECT 1 / 0")
+                elif kind == "raise":
+                    raise LookupError("the request's own failure")
+                elif kind == "sleep":
+                    await driver.execute("SELECT pg_sleep($1)", rng.random() * 0.02)
+
+        async def one(number: int) -> str:
+            try:
+                await request(number)
+            except ApiError as error:
+                return error.code
+            except _CLEAN_FAILURES:
+                return "failed"
+            return "ok"
+
+        async def terminate_at_random() -> None:
+            for _ in range(20):
+                await asyncio.sleep(rng.random() * 0.03)
+                pids = await admin_db.fetch(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND usename = 'authenticator' AND application_name = 'sessiongate'"
+                )
+                if pids:
+                    pid = rng.choice(pids)["pid"]
+                    terminated.add(pid)
+                    await admin_db.execute("SELECT pg_terminate_backend($1)", pid)
+
+        async def cancel_at_random(tasks: list[asyncio.Task[str]]) -> None:
+            for _ in range(100):
+                await asyncio.sleep(rng.random() * 0.005)
+                running = [task for task in tasks if not task.done()]
+                if not running:
+                    return
+                task = rng.choice(running)
+                for _ in range(rng.choice([1, 1, 2, 5])):
+                    task.cancel()
+                    await asyncio.sleep(0)
+
+        tasks: list[asyncio.Task[str]] = []
+        for number in range(300):
+            tasks.append(asyncio.create_task(one(number)))
+            if rng.random() < 0.1:
+                await asyncio.sleep(0)
+        terminator = asyncio.create_task(terminate_at_random())
+        canceller = asyncio.create_task(cancel_at_random(tasks))
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        await terminator
+        await canceller
+
+        unexpected = [
+            outcome
+            for outcome in outcomes
+            if isinstance(outcome, BaseException)
+            and not isinstance(outcome, asyncio.CancelledError)
+        ]
+        assert not unexpected
+        assert "pool_exhausted" not in outcomes
+        assert "ok" in outcomes
+        assert not carried
+        assert "still in a transaction" not in caplog.text
+
+        async def settled() -> bool:
+            return (
+                not leases._refills
+                and _accounted_for(leases)
+                and _noticed_every_end(leases, terminated)
+            )
+
+        await _until(settled, "the storm's releases and terminations have been seen")
+        assert leases.waiting == 0
+
+        go = asyncio.Event()
+        held = [asyncio.Event() for _ in range(leases.pool.get_max_size())]
+        holders = [asyncio.create_task(_hold(gateway, event, go)) for event in held]
+        try:
+            for event in held:
+                # Fails rather than waits if a holder got no connection.
+                this_one = asyncio.create_task(event.wait())
+                await asyncio.wait([this_one, *holders], return_when=asyncio.FIRST_COMPLETED)
+                this_one.cancel()
+                for holder in holders:
+                    if holder.done():
+                        holder.result()
+        finally:
+            go.set()
+        assert len(set(await asyncio.gather(*holders))) == len(held)
+        assert leases.waiting == 0
+        assert _accounted_for(leases)
 
 
 async def test_close_returns_the_kept_connections_and_closes_the_pool(
