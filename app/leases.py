@@ -18,6 +18,12 @@ Everything else stays asyncpg's work: making and replacing connections,
 bounding their number, and taking back a connection after an error or a
 cancellation, where its guarded release (rollback, waiting out a cancelled
 query, or closing) is the point.
+
+A kept connection is handed on as the same proxy object, which asyncpg's
+release would have detached (and with it any prepared statement, cursor or
+listener made through it). So code given a request's connection must not
+keep it, or anything made from it, past the request: it would run inside
+the next request's transaction. Nothing in the service does.
 """
 
 from __future__ import annotations
@@ -150,13 +156,14 @@ class ConnectionLeases:
         # Synchronous, so a cancellation cannot land between check and keep.
         if self._closing or not _usable(proxy) or proxy.is_in_transaction():
             return False
-        if not self._waiting:
-            if self._idle.qsize() >= self._keep:
-                return False
-            self._kept_since_return += 1
-            if self._kept_since_return >= self._return_every:
-                self._kept_since_return = 0
-                return False
+        # Counted whether or not anyone waits, so that recycling reaches a
+        # pool that is never idle too (a waiter then gets a refill).
+        self._kept_since_return += 1
+        if self._kept_since_return >= self._return_every:
+            self._kept_since_return = 0
+            return False
+        if not self._waiting and self._idle.qsize() >= self._keep:
+            return False
         self._idle.put_nowait(proxy)
         return True
 
