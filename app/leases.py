@@ -19,6 +19,17 @@ bounding their number, and taking back a connection after an error or a
 cancellation, where its guarded release (rollback, waiting out a cancelled
 query, or closing) is the point.
 
+When requests are waiting for a connection, a request finishing on one ends
+its transaction and begins a waiter's in the same round trip (`end()`:
+`COMMIT; BEGIN`), and the waiter skips its own BEGIN: one round trip fewer
+per request whenever the pool is the bottleneck. The transaction handed on
+is empty: COMMIT ended the finishing request's role, settings and locks,
+and BEGIN takes no snapshot, so the waiter's first statement is still its
+own authentication. No connection is left idle in such a transaction: one
+nobody comes for (its waiter gave up, or was served by another connection)
+is rolled back (`_return`, `_settle`), so `now()` in a request is never the
+time of a BEGIN made long before it.
+
 A kept connection is handed on as the same proxy object, which asyncpg's
 release would have detached (and with it any prepared statement, cursor or
 listener made through it). So code given a request's connection must not
@@ -51,6 +62,16 @@ def _usable(proxy: PoolConnectionProxy) -> bool:
         return False
 
 
+async def _roll_back(proxy: PoolConnectionProxy) -> None:
+    # Failing, it leaves the connection to whoever comes next: asyncpg's
+    # release resets or closes it, and a request finding it still in a
+    # transaction rolls it back before its own BEGIN (app/rls.py).
+    try:
+        await proxy.execute("ROLLBACK")
+    except Exception:
+        log.warning("rolling back an unused request transaction failed", exc_info=True)
+
+
 class ConnectionLeases:
     """Hands out request connections; keeps up to `keep` of them idle between requests."""
 
@@ -74,6 +95,13 @@ class ConnectionLeases:
         self._return_every = return_every
         self._kept_since_return = 0
         self._refills: set[asyncio.Task[None]] = set()
+        # Connections (by id) carrying a transaction end() began for a
+        # waiting request: in the queue, or outside it (with the request
+        # that began it, until it gives it back; or with the request that
+        # took it, until it asks `begun()`).
+        self._begun_queued: set[int] = set()
+        self._begun_out: set[int] = set()
+        self._settling: asyncio.Task[None] | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -100,7 +128,7 @@ class ConnectionLeases:
         idle = self._idle
         while not idle.empty():
             # The common case, with no timer to arm and cancel.
-            proxy = idle.get_nowait()
+            proxy = self._taken(idle.get_nowait())
             if _usable(proxy):
                 return cast(asyncpg.Connection, proxy)
             # The server or the network ended it while it sat idle. asyncpg
@@ -119,9 +147,27 @@ class ConnectionLeases:
         except TimeoutError as error:
             raise PoolExhausted from error
 
+    def begun(self, connection: asyncpg.Connection) -> bool:
+        """Whether `connection`, just taken, comes in a transaction end() began for it.
+
+        Ask once, right after take(): the request then skips its BEGIN.
+        """
+        key = id(connection)
+        if key in self._begun_out:
+            self._begun_out.discard(key)
+            return True
+        return False
+
+    def _taken(self, proxy: PoolConnectionProxy) -> PoolConnectionProxy:
+        key = id(proxy)
+        if key in self._begun_queued:
+            self._begun_queued.discard(key)
+            self._begun_out.add(key)
+        return proxy
+
     async def _next(self) -> PoolConnectionProxy:
         if not self._idle.empty():
-            return self._idle.get_nowait()
+            return self._taken(self._idle.get_nowait())
         if self._leased < self._pool.get_max_size():
             self._leased += 1
             try:
@@ -135,9 +181,28 @@ class ConnectionLeases:
         # gives back comes through the queue (or a refill, below).
         self._waiting += 1
         try:
-            return await self._idle.get()
+            return self._taken(await self._idle.get())
         finally:
             self._waiting -= 1
+            if not self._waiting and self._begun_queued and not self._closing:
+                # The last waiter is gone, and a transaction begun for a
+                # waiter is still in the queue.
+                self._settle_later()
+
+    async def end(self, connection: asyncpg.Connection, statement: str) -> None:
+        """End a request's transaction with `statement` (COMMIT or ROLLBACK).
+
+        If a request waits for a connection (and no other finishing request
+        has begun a transaction for it already), BEGIN follows in the same
+        round trip, for that request. An error in `statement` stops there,
+        as always, and is the finishing request's: nothing is begun.
+        """
+        promised = len(self._begun_queued) + len(self._begun_out)
+        if self._waiting > promised and not self._closing:
+            await connection.execute(f"{statement}; BEGIN")
+            self._begun_out.add(id(connection))
+        else:
+            await connection.execute(statement)
 
     async def give_back(self, connection: asyncpg.Connection, *, clean: bool) -> None:
         """End a request's use of `connection`.
@@ -154,7 +219,11 @@ class ConnectionLeases:
 
     def _keep_idle(self, proxy: PoolConnectionProxy) -> bool:
         # Synchronous, so a cancellation cannot land between check and keep.
-        if self._closing or not _usable(proxy) or proxy.is_in_transaction():
+        key = id(proxy)
+        begun = key in self._begun_out
+        # In a transaction exactly when end() began one: anything else is
+        # a transaction the request left open, for asyncpg to roll back.
+        if self._closing or not _usable(proxy) or proxy.is_in_transaction() is not begun:
             return False
         # Counted whether or not anyone waits, so that recycling reaches a
         # pool that is never idle too (a waiter then gets a refill).
@@ -162,22 +231,59 @@ class ConnectionLeases:
         if self._kept_since_return >= self._return_every:
             self._kept_since_return = 0
             return False
-        if not self._waiting and self._idle.qsize() >= self._keep:
+        if begun:
+            if not self._waiting:
+                return False  # nobody to hand it to: _return rolls it back
+            self._begun_out.discard(key)
+            self._begun_queued.add(key)
+        elif not self._waiting and self._idle.qsize() >= self._keep:
             return False
         self._idle.put_nowait(proxy)
         return True
 
     async def _return(self, proxy: PoolConnectionProxy) -> None:
-        # A release that fails has already closed the connection, and must
-        # not replace the request's own outcome.
+        key = id(proxy)
+        begun = key in self._begun_out or key in self._begun_queued
+        self._begun_out.discard(key)
+        self._begun_queued.discard(key)
         try:
-            await self._pool.release(proxy, timeout=self._timeout)
-        except Exception:
-            log.warning("releasing a request connection failed", exc_info=True)
+            if begun and _usable(proxy):
+                # asyncpg's release would roll it back too, but would report
+                # it as a transaction some code left open.
+                await _roll_back(proxy)
         finally:
-            # Also when the caller is cancelled during the release, which
-            # asyncpg's shield lets finish without it.
-            self._free_slot()
+            # A release that fails has already closed the connection, and
+            # must not replace the request's own outcome.
+            try:
+                await self._pool.release(proxy, timeout=self._timeout)
+            except Exception:
+                log.warning("releasing a request connection failed", exc_info=True)
+            finally:
+                # Also when the caller is cancelled during the release, which
+                # asyncpg's shield lets finish without it.
+                self._free_slot()
+
+    def _settle_later(self) -> None:
+        if self._settling is None or self._settling.done():
+            self._settling = asyncio.get_running_loop().create_task(self._settle())
+
+    async def _settle(self) -> None:
+        """Roll back the begun transactions left in the queue when no request waits."""
+        # Nobody waits, so the queue's connections can be held for a moment:
+        # a request arriving meanwhile waits for them, or takes a new one.
+        held: list[PoolConnectionProxy] = []
+        while not self._idle.empty():
+            held.append(self._idle.get_nowait())
+        try:
+            for proxy in held:
+                key = id(proxy)
+                if key in self._begun_queued:
+                    self._begun_queued.discard(key)
+                    if _usable(proxy):
+                        await _roll_back(proxy)
+        finally:
+            for proxy in reversed(held):
+                self._idle.put_nowait(proxy)
 
     def _free_slot(self) -> None:
         self._leased -= 1
@@ -213,9 +319,10 @@ class ConnectionLeases:
     async def close(self) -> None:
         """Return the idle connections and close the pool (waits for requests in flight)."""
         self._closing = True
-        for task in list(self._refills):
+        tasks = [*self._refills, *([self._settling] if self._settling else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._refills, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         while not self._idle.empty():
             await self._return(self._idle.get_nowait())
         await self._pool.close()

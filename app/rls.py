@@ -28,7 +28,7 @@ from app.cookies import token_hash
 from app.dataapi.prelude import Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
-from app.leases import PoolExhausted
+from app.leases import ConnectionLeases, PoolExhausted
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,16 @@ _AUTHENTICATE = (
     "SELECT role, user_id, session_id, last_seen_at, "  # noqa: S608
     + role_guard.IDENTITY_SETTINGS
     + " AS identity FROM auth.authenticate($1, true, $2, true)"
+)
+# Read-only transactions are made so by their authenticating statement, not
+# by BEGIN READ ONLY: the BEGIN may have been sent by the request before
+# (app/leases.py), which cannot know. A transaction may always turn read
+# only, and once it has run a query it can never turn back.
+_AUTHENTICATE_READ_ONLY = (
+    "SELECT role, user_id, session_id, last_seen_at, "  # noqa: S608
+    + role_guard.IDENTITY_SETTINGS
+    + " AS identity, pg_catalog.set_config('transaction_read_only', 'on', true)"
+    + " FROM auth.authenticate($1, true, $2, true)"
 )
 
 
@@ -115,7 +125,9 @@ async def request_transaction(
 
     The transaction is driven on the asyncpg connection itself: BEGIN,
     authenticate, the handler's statements and COMMIT each cost one round
-    trip and nothing more (docs/benchmarks.md measures them). With
+    trip and nothing more (docs/benchmarks.md measures them), and while
+    requests wait for a connection, one's COMMIT carries the next one's
+    BEGIN (app/leases.py). With
     `orm`, SQLAlchemy drives it instead, so that an AsyncSession can join it
     (the `RlsSession` dependency); everything else is the same code.
     """
@@ -123,7 +135,7 @@ async def request_transaction(
     anonymous = gateway.settings.anonymous_role
     identity: Identity | None = None
     try:
-        async with _borrow(gateway, orm=orm) as (conn, driver):
+        async with _borrow(gateway, orm=orm) as (conn, driver, begun):
             end: _End
             row: Any  # an asyncpg Record or a SQLAlchemy RowMapping; both index by name
             if orm:
@@ -137,13 +149,14 @@ async def request_transaction(
                     .one()
                 )
             else:
-                end = _DriverEnd(driver, readonly=readonly)
+                end = _DriverEnd(driver, leases=gateway.leases, begun=begun)
                 await end.start()
                 try:
                     if prelude is None:
-                        row = await driver.fetchrow(_AUTHENTICATE, hashed, anonymous)
+                        sql = _AUTHENTICATE_READ_ONLY if readonly else _AUTHENTICATE
+                        row = await driver.fetchrow(sql, hashed, anonymous)
                     else:
-                        sql, args = prelude.statement(hashed)
+                        sql, args = prelude.statement(hashed, read_only=readonly)
                         row = await driver.fetchrow(sql, *args)
                 except BaseException:
                     await end.abandon()
@@ -202,18 +215,22 @@ async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
 @asynccontextmanager
 async def _borrow(
     gateway: Gateway, *, orm: bool
-) -> AsyncIterator[tuple[AsyncConnection | None, asyncpg.Connection]]:
+) -> AsyncIterator[tuple[AsyncConnection | None, asyncpg.Connection, bool]]:
     """One pooled connection for the request: the data API's leases, or SQLAlchemy's
-    pool when SQLAlchemy must drive the transaction (or no asyncpg pool is open)."""
+    pool when SQLAlchemy must drive the transaction (or no asyncpg pool is open).
+
+    The flag says whether the connection comes with its transaction begun.
+    """
     leases = gateway.leases
     if orm or leases is None:
         async with gateway.engine.connect() as conn:
-            yield conn, await _driver(conn)
+            yield conn, await _driver(conn), False
         return
     driver = await leases.take()
+    begun = leases.begun(driver)
     clean = False
     try:
-        yield None, driver
+        yield None, driver, begun
         # Reached only when the request's block ended normally: its COMMIT
         # or ROLLBACK has run, so the connection is idle and can be kept.
         clean = True
@@ -233,38 +250,53 @@ class _DriverEnd:
     Plain BEGIN and COMMIT rather than asyncpg's Transaction object: this
     connection runs nothing else, so there is no nesting to track, and the
     statements are the same. (So code holding the connection must not open
-    an asyncpg transaction on it: it is already in one.)
+    an asyncpg transaction on it: it is already in one.) With leases, the
+    end goes through them, which may begin a waiting request's transaction
+    in the same round trip; `begun` says this request's was begun so.
     """
 
-    def __init__(self, driver: asyncpg.Connection, *, readonly: bool) -> None:
+    def __init__(
+        self, driver: asyncpg.Connection, *, leases: ConnectionLeases | None, begun: bool
+    ) -> None:
         self._driver = driver
-        self._begin = "BEGIN READ ONLY" if readonly else "BEGIN"
+        self._leases = leases
+        self._begun = begun
         self._open = False
 
     async def start(self) -> None:
+        if self._begun and self._driver.is_in_transaction():
+            self._open = True
+            return
         if self._driver.is_in_transaction():
             # BEGIN would only warn and carry on inside it, role and settings
             # included. The asyncpg pool ends stray transactions on release;
             # SQLAlchemy's (the CLI's) only ends the ones it began itself.
             log.warning("a borrowed connection was still in a transaction; rolled back")
             await self._driver.execute("ROLLBACK")
-        await self._driver.execute(self._begin)
+        await self._driver.execute("BEGIN")
         self._open = True
 
     async def commit(self) -> None:
-        self._open = False
-        await self._driver.execute("COMMIT")
+        await self._end("COMMIT")
 
     async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, statement: str) -> None:
         self._open = False
-        await self._driver.execute("ROLLBACK")
+        if self._leases is None:
+            await self._driver.execute(statement)
+        else:
+            await self._leases.end(self._driver, statement)
 
     async def abandon(self) -> None:
         # Roll back here rather than trust the pool's reset; a connection
-        # that cannot even do that is closed rather than reused.
+        # that cannot even do that is closed rather than reused. Nothing is
+        # begun for another request after a failure.
         if self._open:
+            self._open = False
             try:
-                await self.rollback()
+                await self._driver.execute("ROLLBACK")
             except Exception:
                 self._driver.terminate()
 

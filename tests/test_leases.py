@@ -336,6 +336,185 @@ async def test_now_and_then_a_clean_connection_goes_back_through_the_pool(
         await leases.close()
 
 
+async def _single_connection_leases(database: TestDatabase) -> ConnectionLeases:
+    settings = make_settings(database, pool_size=1, pool_max_overflow=0)
+    pool = (await create_request_leases(database.runtime_url, settings)).pool
+    return ConnectionLeases(pool, keep=1, timeout=5)
+
+
+async def _waiting_take(leases: ConnectionLeases) -> asyncio.Task[asyncpg.Connection]:
+    task = asyncio.create_task(leases.take())
+
+    async def waiting() -> bool:
+        return leases.waiting == 1
+
+    await _until(waiting, "a take() waits for the pool")
+    return task
+
+
+async def test_a_finishing_request_begins_the_waiters_transaction(
+    database: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _gateway(database, pool_size=1, pool_max_overflow=0, pool_timeout=30) as gateway:
+        leases = _leases(gateway)
+        handed: list[bool] = []
+        begun = leases.begun
+
+        def recording_begun(connection: asyncpg.Connection) -> bool:
+            handed.append(begun(connection))
+            return handed[-1]
+
+        monkeypatch.setattr(leases, "begun", recording_begun)
+        held, go = asyncio.Event(), asyncio.Event()
+        finished_at: list[Any] = []
+
+        async def holder() -> None:
+            async with request_transaction(gateway, _anonymous_request()) as tx:
+                driver = await tx.driver()
+                # A setting, a transaction lock and a write: none may reach the waiter.
+                await driver.execute("SELECT set_config('sessiongate.holder', 'yes', true)")
+                await driver.execute("SELECT pg_advisory_xact_lock(4242)")
+                held.set()
+                await go.wait()
+                finished_at.append(await driver.fetchval("SELECT clock_timestamp()"))
+
+        async def waiter() -> dict[str, Any]:
+            async with request_transaction(gateway, _anonymous_request(), readonly=True) as tx:
+                driver = await tx.driver()
+                row = await driver.fetchrow(
+                    "SELECT current_user AS role, now() AS began,"
+                    " current_setting('sessiongate.holder', true) AS holder,"
+                    " current_setting('transaction_read_only') AS read_only,"
+                    " (SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()"
+                    "  AND locktype = 'advisory') AS advisory_locks"
+                )
+                assert row is not None
+                await driver.execute("SAVEPOINT escape")
+                with pytest.raises(asyncpg.PostgresError) as refused:
+                    await driver.execute("SET transaction_read_only = off")
+                await driver.execute("ROLLBACK TO SAVEPOINT escape")
+                return {**dict(row), "refused": refused.value.sqlstate}
+
+        holding = asyncio.create_task(holder())
+        await held.wait()
+        waiting = asyncio.create_task(waiter())
+        await _until(lambda: _true(leases.waiting == 1), "the waiter queues")
+        go.set()
+        await holding
+        seen = await waiting
+        # The holder began its own transaction; the waiter's came with the
+        # holder's COMMIT.
+        assert handed == [False, True]
+        assert seen["role"] == "anonymous"
+        assert seen["holder"] in (None, "")
+        assert seen["advisory_locks"] == 0
+        # Begun after the holder's last statement, not at some earlier BEGIN.
+        assert seen["began"] >= finished_at[0]
+        # Read only, as if it had begun with BEGIN READ ONLY, and for good.
+        assert seen["read_only"] == "on"
+        assert seen["refused"] == "25001"
+        assert leases.waiting == 0
+        assert leases.kept == 1
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_transaction_begun_for_a_waiter_that_gave_up_is_rolled_back(
+    database: TestDatabase,
+) -> None:
+    leases = await _single_connection_leases(database)
+    try:
+        connection = await leases.take()
+        waiter = await _waiting_take(leases)
+        await connection.execute("BEGIN")
+        await leases.end(connection, "COMMIT")
+        assert connection.is_in_transaction()
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        # Nobody to hand it to: rolled back, and back to asyncpg.
+        await leases.give_back(connection, clean=True)
+        assert (leases.kept, leases.leased, leases.pool.get_idle_size()) == (0, 0, 1)
+        again = await leases.take()
+        assert not leases.begun(again)
+        assert not again.is_in_transaction()
+        await leases.give_back(again, clean=True)
+    finally:
+        await leases.close()
+
+
+async def test_a_transaction_begun_for_a_waiter_cancelled_as_it_was_handed_over_is_rolled_back(
+    database: TestDatabase, admin_db: asyncpg.Connection
+) -> None:
+    leases = await _single_connection_leases(database)
+    try:
+        connection = await leases.take()
+        pid = await connection.fetchval("SELECT pg_backend_pid()")
+        waiter = await _waiting_take(leases)
+        await connection.execute("BEGIN")
+        await leases.end(connection, "COMMIT")
+        await leases.give_back(connection, clean=True)
+        # In the queue and promised to the waiter, which is cancelled
+        # before it runs: the connection stays in the queue.
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+
+        async def settled() -> bool:
+            state = await admin_db.fetchval(
+                "SELECT state FROM pg_stat_activity WHERE pid = $1", pid
+            )
+            return bool(state == "idle") and leases.kept == 1
+
+        await _until(settled, "the unused transaction is rolled back")
+        again = await leases.take()
+        assert not leases.begun(again)
+        assert not again.is_in_transaction()
+        assert await again.fetchval("SELECT pg_backend_pid()") == pid
+        await leases.give_back(again, clean=True)
+    finally:
+        await leases.close()
+
+
+async def test_nothing_is_begun_when_nobody_waits(database: TestDatabase) -> None:
+    leases = await _single_connection_leases(database)
+    try:
+        connection = await leases.take()
+        await connection.execute("BEGIN")
+        await leases.end(connection, "COMMIT")
+        assert not connection.is_in_transaction()
+        await leases.give_back(connection, clean=True)
+        assert leases.kept == 1
+    finally:
+        await leases.close()
+
+
+async def test_a_failed_commit_begins_nothing_for_the_waiter(database: TestDatabase) -> None:
+    # The error is the finishing request's; the waiter gets a connection
+    # outside any transaction, through asyncpg, and begins its own.
+    leases = await _single_connection_leases(database)
+    try:
+        connection = await leases.take()
+        waiter = await _waiting_take(leases)
+        await connection.execute("BEGIN")
+        await connection.execute(
+            "CREATE TEMP TABLE deferred (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+        )
+        await connection.execute("INSERT INTO deferred VALUES (1), (1)")
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await leases.end(connection, "COMMIT")
+        assert not connection.is_in_transaction()
+        await leases.give_back(connection, clean=False)
+        served = await waiter
+        assert not leases.begun(served)
+        assert not served.is_in_transaction()
+        await leases.give_back(served, clean=True)
+    finally:
+        await leases.close()
+
+
 def _accounted_for(leases: ConnectionLeases) -> bool:
     """`leased` agrees with asyncpg: its checked-out holders, plus kept
     connections the server ended (asyncpg took those back at once)."""

@@ -41,8 +41,10 @@ class Prelude:
     call: str | None = None
     limits: tuple[tuple[str, str, str], ...] | None = None
 
-    def statement(self, token_hash: bytes | None) -> tuple[str, list[Any]]:
+    def statement(self, token_hash: bytes | None, *, read_only: bool) -> tuple[str, list[Any]]:
         """The authenticating SELECT with the settings folded in, and its $n arguments.
+
+        `read_only` makes the transaction read only from the next statement on.
 
         Every name and value is a scalar text bind parameter. They once
         travelled as one JSON array unpacked by json_to_recordset, which
@@ -68,12 +70,15 @@ class Prelude:
             len(self.settings),
             tuple(len(choices) for choices in by_name.values()),
             limits is None,
+            read_only,
         )
         return _statement_text(*shape), args
 
 
 @lru_cache(maxsize=_SHAPES_CACHED)
-def _statement_text(settings: int, limit_roles: tuple[int, ...], copy_limits: bool) -> str:
+def _statement_text(
+    settings: int, limit_roles: tuple[int, ...], copy_limits: bool, read_only: bool
+) -> str:
     """The statement for one shape: `settings` settings, then one CASE per
     limit name, with one branch per role in `limit_roles`. Parameters are
     numbered in the order Prelude.statement appends its arguments."""
@@ -92,6 +97,9 @@ def _statement_text(settings: int, limit_roles: tuple[int, ...], copy_limits: bo
         "pg_catalog.set_config('response.headers', '', true)",
         "pg_catalog.set_config('response.status', '', true)",
     ]
+    if read_only:
+        # Not BEGIN READ ONLY: see _AUTHENTICATE_READ_ONLY in app/rls.py.
+        calls.append("pg_catalog.set_config('transaction_read_only', 'on', true)")
     for _ in range(settings):
         name, value = next_param(), next_param()
         calls.append(f"pg_catalog.set_config({name}, {value}, true)")

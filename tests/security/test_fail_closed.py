@@ -218,7 +218,9 @@ async def test_the_data_api_statement_copies_limits_only_without_a_cache(
 ) -> None:
     # No cache loaded (None): authenticate() copies them. A loaded cache
     # (here one with no limits in it) means the statement sets them itself.
-    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(None)
+    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(
+        None, read_only=False
+    )
     async with pooled_db.transaction():
         row = await pooled_db.fetchrow(sql, *args)
         assert row is not None
@@ -245,13 +247,15 @@ async def test_the_data_api_statement_sets_values_byte_for_byte(
     # Whatever a request carries must arrive in current_setting() exactly:
     # never re-read as JSON (as when settings travelled as one JSON text),
     # re-quoted or truncated.
-    sql, args = Prelude((("request.headers", value),), "anonymous", limits=()).statement(None)
+    sql, args = Prelude((("request.headers", value),), "anonymous", limits=()).statement(
+        None, read_only=False
+    )
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SELECT current_setting('request.headers')") == value
     # The same path carries role-limit rows, which name the role they apply to.
     limits = (("anonymous", "sessiongate.probe", value),)
-    sql, args = Prelude((), "anonymous", limits=limits).statement(None)
+    sql, args = Prelude((), "anonymous", limits=limits).statement(None, read_only=False)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SELECT current_setting('sessiongate.probe')") == value
@@ -261,7 +265,7 @@ async def test_cached_limits_apply_to_the_resolved_role_only(
     pooled_db: asyncpg.Connection,
 ) -> None:
     limits = (("webuser", "statement_timeout", "7s"), ("anonymous", "statement_timeout", "2s"))
-    sql, args = Prelude((), "anonymous", limits=limits).statement(None)
+    sql, args = Prelude((), "anonymous", limits=limits).statement(None, read_only=False)
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
         assert await pooled_db.fetchval("SHOW statement_timeout") == "2s"
@@ -275,7 +279,9 @@ async def test_too_many_cached_limits_fall_back_to_the_catalog(
     # no cached value (here a wrong 2s) may be applied.
     limits = tuple((f"tenant_{i}", "lock_timeout", "9s") for i in range(300))
     limits += (("anonymous", "statement_timeout", "2s"),)
-    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(None)
+    sql, args = Prelude((("request.method", "GET"),), "anonymous", limits=limits).statement(
+        None, read_only=False
+    )
     assert len(args) == 4  # the hash, the anonymous role, one setting's name and value
     async with pooled_db.transaction():
         await pooled_db.fetchrow(sql, *args)
