@@ -70,6 +70,11 @@ class SecurityHeadersMiddleware:
             base.append((b"strict-transport-security", HSTS.encode()))
         self.base = base
         self.vary = b"Cookie, Origin" if vary_origin else b"Cookie"
+        # The headers each kind of page gets, worked out once.
+        self._added = {
+            csp: [*base, (b"content-security-policy", csp.encode())]
+            for csp in (STRICT_CSP, DOCS_CSP)
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on; edit the response start message."""
@@ -80,26 +85,26 @@ class SecurityHeadersMiddleware:
         static = path.startswith(self.static_prefix)
         cookie = b"; ".join(value for key, value in scope["headers"] if key == b"cookie")
         presented = has_cookie(cookie.decode("latin-1"), self.cookie_name)
-        csp = (DOCS_CSP if path in DOCS_PATHS else STRICT_CSP).encode()
+        added = self._added[DOCS_CSP if path in DOCS_PATHS else STRICT_CSP]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 present = {key.lower() for key, _ in headers}
-                for key, value in self.base:
-                    if key not in present:
-                        headers.append((key, value))
-                if b"content-security-policy" not in present:
-                    headers.append((b"content-security-policy", csp))
+                headers += [header for header in added if header[0] not in present]
                 if not static:
-                    sets_session = any(
+                    sets_session = b"set-cookie" in present and any(
                         key.lower() == b"set-cookie" and value.startswith(self.cookie_prefix)
                         for key, value in headers
                     )
                     if presented or sets_session:
-                        headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
+                        if b"cache-control" in present:
+                            headers = [(k, v) for k, v in headers if k.lower() != b"cache-control"]
                         headers.append((b"cache-control", b"no-store"))
-                    headers = _add_vary(headers, self.vary)
+                    if b"vary" in present:
+                        headers = _add_vary(headers, self.vary)
+                    else:
+                        headers.append((b"vary", self.vary))
                 message = {**message, "headers": headers}
             await send(message)
 
