@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -106,16 +107,10 @@ class DataRequest:
 
     def prelude(self) -> Prelude:
         """Settings for the request's transaction: search_path, request.*, timezone, pre-request."""
-        # pg_temp last: unlisted, PostgreSQL searches it first for table and
-        # type names, so a temporary table that an exposed function left on
-        # the pooled connection (named `text`, say) would stand in for the
-        # type in every statement planned there afterwards, for every user.
-        schemas = [self.schema, *self.settings.db_extra_search_path]
-        path = ", ".join([*(quote_ident(s) for s in schemas), "pg_temp"])
         # The session cookie is the caller's credential: SQL never sees it
         # (auth.authenticate() has already turned it into the role and claims).
         # Nor the device cookie, which only login reads.
-        hidden = {self.gateway.cookie.name, self.gateway.device.name}
+        hidden = (self.gateway.cookie.name, self.gateway.device.name)
         cookies = {k: v for k, v in self.request.cookies.items() if k not in hidden}
         headers = {k.lower(): v for k, v in self.request.headers.items()}
         if "cookie" in headers:
@@ -125,7 +120,7 @@ class DataRequest:
             else:
                 del headers["cookie"]
         settings = [
-            ("search_path", path),
+            ("search_path", _search_path(self.schema, tuple(self.settings.db_extra_search_path))),
             ("request.method", self.method),
             # Relative to the data API root, as PostgREST's is to its own root.
             ("request.path", self.api_path),
@@ -166,6 +161,18 @@ class DataRequest:
         if len(self.settings.db_schemas) > 1:
             outcome.headers.insert(0, ("Content-Profile", self.schema))
         return outcome.response()
+
+
+@lru_cache(maxsize=64)
+def _search_path(schema: str, extra: tuple[str, ...]) -> str:
+    """The request's search_path: its schema, the extra schemas, then pg_temp.
+
+    pg_temp last: unlisted, PostgreSQL searches it first for table and type
+    names, so a temporary table that an exposed function left on the pooled
+    connection (named `text`, say) would stand in for the type in every
+    statement planned there afterwards, for every user.
+    """
+    return ", ".join([*(quote_ident(name) for name in (schema, *extra)), "pg_temp"])
 
 
 def _without_tab_cr_lf(text: str) -> str:
