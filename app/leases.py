@@ -271,19 +271,25 @@ class ConnectionLeases:
         """Roll back the begun transactions left in the queue when no request waits."""
         # Nobody waits, so the queue's connections can be held for a moment:
         # a request arriving meanwhile waits for them, or takes a new one.
-        held: list[PoolConnectionProxy] = []
-        while not self._idle.empty():
-            held.append(self._idle.get_nowait())
-        try:
-            for proxy in held:
-                key = id(proxy)
-                if key in self._begun_queued:
-                    self._begun_queued.discard(key)
-                    if _usable(proxy):
-                        await _roll_back(proxy)
-        finally:
-            for proxy in reversed(held):
-                self._idle.put_nowait(proxy)
+        # While it rolls back, a transaction may be begun and queued for a
+        # request that then gives up too; _settle_later() does not start a
+        # second run then, so this one goes round again.
+        while not self._waiting and self._begun_queued and not self._closing:
+            held: list[PoolConnectionProxy] = []
+            while not self._idle.empty():
+                held.append(self._idle.get_nowait())
+            try:
+                if not any(id(proxy) in self._begun_queued for proxy in held):
+                    break  # none of them in the queue: nothing to roll back
+                for proxy in held:
+                    key = id(proxy)
+                    if key in self._begun_queued:
+                        self._begun_queued.discard(key)
+                        if _usable(proxy):
+                            await _roll_back(proxy)
+            finally:
+                for proxy in reversed(held):
+                    self._idle.put_nowait(proxy)
 
     def _free_slot(self) -> None:
         self._leased -= 1

@@ -515,6 +515,65 @@ async def test_a_failed_commit_begins_nothing_for_the_waiter(database: TestDatab
         await leases.close()
 
 
+async def _leases_of(database: TestDatabase, size: int) -> ConnectionLeases:
+    settings = make_settings(database, pool_size=size, pool_max_overflow=0)
+    pool = (await create_request_leases(database.runtime_url, settings)).pool
+    return ConnectionLeases(pool, keep=size, timeout=5)
+
+
+async def test_a_transaction_begun_while_the_queue_is_being_settled_is_rolled_back_too(
+    database: TestDatabase, admin_db: asyncpg.Connection
+) -> None:
+    # Three transactions begun for waiters that all give up: the last one
+    # to leave starts rolling them back, one round trip each. Meanwhile a
+    # fourth is begun and queued for a request that gives up as well. It
+    # must not stay idle in its transaction, to be handed to some later
+    # request with an old BEGIN's now().
+    leases = await _leases_of(database, 4)
+    try:
+        connections = [await leases.take() for _ in range(4)]
+        pids = [await c.fetchval("SELECT pg_backend_pid()") for c in connections]
+        waiters = [asyncio.create_task(leases.take()) for _ in range(4)]
+        await _until(lambda: _true(leases.waiting == 4), "four take() wait")
+        for connection in connections:
+            await connection.execute("BEGIN")
+            await leases.end(connection, "COMMIT")
+            assert connection.is_in_transaction()
+        for connection in connections[:3]:
+            await leases.give_back(connection, clean=True)
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+        settling = leases._settling
+        assert settling is not None
+        assert not settling.done()
+        late = asyncio.create_task(leases.take())
+        await asyncio.sleep(0)
+        assert leases.waiting == 1
+        await leases.give_back(connections[3], clean=True)
+        late.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await late
+        # The race this test is about: the rollbacks were still going on.
+        assert not settling.done()
+        await settling
+
+        async def settled() -> bool:
+            states = await admin_db.fetch(
+                "SELECT state FROM pg_stat_activity WHERE pid = ANY($1::int[])", pids
+            )
+            return [row["state"] for row in states] == ["idle"] * 4 and leases.kept == 4
+
+        await _until(settled, "every unused transaction is rolled back")
+        again = [await leases.take() for _ in range(4)]
+        assert not any(leases.begun(connection) for connection in again)
+        assert not any(connection.is_in_transaction() for connection in again)
+        for connection in again:
+            await leases.give_back(connection, clean=True)
+    finally:
+        await leases.close()
+
+
 def _accounted_for(leases: ConnectionLeases) -> bool:
     """`leased` agrees with asyncpg: its checked-out holders, plus kept
     connections the server ended (asyncpg took those back at once)."""
