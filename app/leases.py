@@ -199,8 +199,17 @@ class ConnectionLeases:
         """
         promised = len(self._begun_queued) + len(self._begun_out)
         if self._waiting > promised and not self._closing:
-            await connection.execute(f"{statement}; BEGIN")
-            self._begun_out.add(id(connection))
+            # Promised before the round trip, so that requests finishing
+            # meanwhile count it: at most one transaction begun per waiter.
+            key = id(connection)
+            self._begun_out.add(key)
+            try:
+                await connection.execute(f"{statement}; BEGIN")
+            except BaseException:
+                # Failed or cancelled: give_back(clean=False) follows, and
+                # asyncpg's release ends whatever the server did.
+                self._begun_out.discard(key)
+                raise
         else:
             await connection.execute(statement)
 

@@ -574,6 +574,34 @@ async def test_a_transaction_begun_while_the_queue_is_being_settled_is_rolled_ba
         await leases.close()
 
 
+async def test_finishing_requests_begin_no_more_transactions_than_requests_wait(
+    database: TestDatabase,
+) -> None:
+    # Two requests finish at the same moment with one request waiting:
+    # only one of them begins a transaction for it. The other's would have
+    # to be rolled back again: a round trip more, not one fewer.
+    leases = await _leases_of(database, 2)
+    try:
+        connections = [await leases.take() for _ in range(2)]
+        for connection in connections:
+            await connection.execute("BEGIN")
+        waiter = await _waiting_take(leases)
+        await asyncio.gather(*(leases.end(c, "COMMIT") for c in connections))
+        begun = [c.is_in_transaction() for c in connections]
+        connections.sort(key=lambda c: not c.is_in_transaction())
+        await leases.give_back(connections[0], clean=True)
+        served = await waiter
+        handed = leases.begun(served)
+        await leases.end(served, "COMMIT")
+        for connection in (served, connections[1]):
+            await leases.give_back(connection, clean=True)
+        assert begun.count(True) == 1
+        assert handed
+        assert (leases.kept, leases.leased) == (2, 2)
+    finally:
+        await leases.close()
+
+
 def _accounted_for(leases: ConnectionLeases) -> bool:
     """`leased` agrees with asyncpg: its checked-out holders, plus kept
     connections the server ended (asyncpg took those back at once)."""
