@@ -336,10 +336,22 @@ async def test_now_and_then_a_clean_connection_goes_back_through_the_pool(
         await leases.close()
 
 
-async def _single_connection_leases(database: TestDatabase) -> ConnectionLeases:
-    settings = make_settings(database, pool_size=1, pool_max_overflow=0)
+@asynccontextmanager
+async def _own_leases(database: TestDatabase, size: int) -> AsyncIterator[ConnectionLeases]:
+    """Leases on a pool of `size` connections, closed afterwards.
+
+    A test that fails while it holds a connection terminates the pool
+    instead: close() would wait for that connection forever.
+    """
+    settings = make_settings(database, pool_size=size, pool_max_overflow=0)
     pool = (await create_request_leases(database.runtime_url, settings)).pool
-    return ConnectionLeases(pool, keep=1, timeout=5)
+    leases = ConnectionLeases(pool, keep=size, timeout=5)
+    try:
+        yield leases
+    except BaseException:
+        pool.terminate()
+        raise
+    await leases.close()
 
 
 async def _waiting_take(leases: ConnectionLeases) -> asyncio.Task[asyncpg.Connection]:
@@ -424,8 +436,7 @@ async def _true(value: bool) -> bool:
 async def test_a_transaction_begun_for_a_waiter_that_gave_up_is_rolled_back(
     database: TestDatabase,
 ) -> None:
-    leases = await _single_connection_leases(database)
-    try:
+    async with _own_leases(database, 1) as leases:
         connection = await leases.take()
         waiter = await _waiting_take(leases)
         await connection.execute("BEGIN")
@@ -441,15 +452,12 @@ async def test_a_transaction_begun_for_a_waiter_that_gave_up_is_rolled_back(
         assert not leases.begun(again)
         assert not again.is_in_transaction()
         await leases.give_back(again, clean=True)
-    finally:
-        await leases.close()
 
 
 async def test_a_transaction_begun_for_a_waiter_cancelled_as_it_was_handed_over_is_rolled_back(
     database: TestDatabase, admin_db: asyncpg.Connection
 ) -> None:
-    leases = await _single_connection_leases(database)
-    try:
+    async with _own_leases(database, 1) as leases:
         connection = await leases.take()
         pid = await connection.fetchval("SELECT pg_backend_pid()")
         waiter = await _waiting_take(leases)
@@ -474,28 +482,22 @@ async def test_a_transaction_begun_for_a_waiter_cancelled_as_it_was_handed_over_
         assert not again.is_in_transaction()
         assert await again.fetchval("SELECT pg_backend_pid()") == pid
         await leases.give_back(again, clean=True)
-    finally:
-        await leases.close()
 
 
 async def test_nothing_is_begun_when_nobody_waits(database: TestDatabase) -> None:
-    leases = await _single_connection_leases(database)
-    try:
+    async with _own_leases(database, 1) as leases:
         connection = await leases.take()
         await connection.execute("BEGIN")
         await leases.end(connection, "COMMIT")
         assert not connection.is_in_transaction()
         await leases.give_back(connection, clean=True)
         assert leases.kept == 1
-    finally:
-        await leases.close()
 
 
 async def test_a_failed_commit_begins_nothing_for_the_waiter(database: TestDatabase) -> None:
     # The error is the finishing request's; the waiter gets a connection
     # outside any transaction, through asyncpg, and begins its own.
-    leases = await _single_connection_leases(database)
-    try:
+    async with _own_leases(database, 1) as leases:
         connection = await leases.take()
         waiter = await _waiting_take(leases)
         await connection.execute("BEGIN")
@@ -511,14 +513,6 @@ async def test_a_failed_commit_begins_nothing_for_the_waiter(database: TestDatab
         assert not leases.begun(served)
         assert not served.is_in_transaction()
         await leases.give_back(served, clean=True)
-    finally:
-        await leases.close()
-
-
-async def _leases_of(database: TestDatabase, size: int) -> ConnectionLeases:
-    settings = make_settings(database, pool_size=size, pool_max_overflow=0)
-    pool = (await create_request_leases(database.runtime_url, settings)).pool
-    return ConnectionLeases(pool, keep=size, timeout=5)
 
 
 async def test_a_transaction_begun_while_the_queue_is_being_settled_is_rolled_back_too(
@@ -529,8 +523,7 @@ async def test_a_transaction_begun_while_the_queue_is_being_settled_is_rolled_ba
     # fourth is begun and queued for a request that gives up as well. It
     # must not stay idle in its transaction, to be handed to some later
     # request with an old BEGIN's now().
-    leases = await _leases_of(database, 4)
-    try:
+    async with _own_leases(database, 4) as leases:
         connections = [await leases.take() for _ in range(4)]
         pids = [await c.fetchval("SELECT pg_backend_pid()") for c in connections]
         waiters = [asyncio.create_task(leases.take()) for _ in range(4)]
@@ -570,8 +563,6 @@ async def test_a_transaction_begun_while_the_queue_is_being_settled_is_rolled_ba
         assert not any(connection.is_in_transaction() for connection in again)
         for connection in again:
             await leases.give_back(connection, clean=True)
-    finally:
-        await leases.close()
 
 
 async def test_finishing_requests_begin_no_more_transactions_than_requests_wait(
@@ -580,8 +571,7 @@ async def test_finishing_requests_begin_no_more_transactions_than_requests_wait(
     # Two requests finish at the same moment with one request waiting:
     # only one of them begins a transaction for it. The other's would have
     # to be rolled back again: a round trip more, not one fewer.
-    leases = await _leases_of(database, 2)
-    try:
+    async with _own_leases(database, 2) as leases:
         connections = [await leases.take() for _ in range(2)]
         for connection in connections:
             await connection.execute("BEGIN")
@@ -598,8 +588,6 @@ async def test_finishing_requests_begin_no_more_transactions_than_requests_wait(
         assert begun.count(True) == 1
         assert handed
         assert (leases.kept, leases.leased) == (2, 2)
-    finally:
-        await leases.close()
 
 
 def _accounted_for(leases: ConnectionLeases) -> bool:
