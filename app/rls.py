@@ -25,7 +25,7 @@ from starlette.requests import HTTPConnection
 
 from app import role_guard
 from app.cookies import token_hash
-from app.dataapi.prelude import Prelude
+from app.dataapi.prelude import READ_ONLY, Prelude
 from app.errors import ApiError, from_postgres
 from app.gateway import Gateway, get_gateway
 from app.leases import ConnectionLeases, PoolExhausted
@@ -37,21 +37,14 @@ log = logging.getLogger(__name__)
 # anonymous role and "pooled" are arguments, not the connection's settings,
 # which any SQL on the connection could overwrite (sql/04_authenticate.sql).
 # IDENTITY_SETTINGS is a constant expression, no request text.
-_AUTHENTICATE = (
-    "SELECT role, user_id, session_id, last_seen_at, "  # noqa: S608
+_IDENTITY_COLUMNS = (
+    "SELECT role, user_id, session_id, last_seen_at, "
     + role_guard.IDENTITY_SETTINGS
-    + " AS identity FROM auth.authenticate($1, true, $2, true)"
+    + " AS identity"
 )
-# Read-only transactions are made so by their authenticating statement, not
-# by BEGIN READ ONLY: the BEGIN may have been sent by the request before
-# (app/leases.py), which cannot know. A transaction may always turn read
-# only, and once it has run a query it can never turn back.
-_AUTHENTICATE_READ_ONLY = (
-    "SELECT role, user_id, session_id, last_seen_at, "  # noqa: S608
-    + role_guard.IDENTITY_SETTINGS
-    + " AS identity, pg_catalog.set_config('transaction_read_only', 'on', true)"
-    + " FROM auth.authenticate($1, true, $2, true)"
-)
+_FROM_AUTHENTICATE = " FROM auth.authenticate($1, true, $2, true)"
+_AUTHENTICATE = _IDENTITY_COLUMNS + _FROM_AUTHENTICATE
+_AUTHENTICATE_READ_ONLY = f"{_IDENTITY_COLUMNS}, {READ_ONLY}{_FROM_AUTHENTICATE}"
 
 
 @dataclass(frozen=True)

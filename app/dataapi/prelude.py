@@ -18,6 +18,11 @@ _SHAPES_CACHED = 64
 # prepared on every request. Well before that, auth.authenticate() copies
 # the resolved role's limits from the catalog instead (~50 us a request).
 _MAX_INLINE_LIMITS = 64
+# Makes the transaction read only from the next statement on. Used instead
+# of BEGIN READ ONLY, whose BEGIN may have been sent by the request before
+# (app/leases.py), which cannot know the mode. A transaction may always
+# turn read only, and once it has run a query it can never turn back.
+READ_ONLY = "pg_catalog.set_config('transaction_read_only', 'on', true)"
 
 
 @dataclass(frozen=True)
@@ -98,8 +103,7 @@ def _statement_text(
         "pg_catalog.set_config('response.status', '', true)",
     ]
     if read_only:
-        # Not BEGIN READ ONLY: see _AUTHENTICATE_READ_ONLY in app/rls.py.
-        calls.append("pg_catalog.set_config('transaction_read_only', 'on', true)")
+        calls.append(READ_ONLY)
     for _ in range(settings):
         name, value = next_param(), next_param()
         calls.append(f"pg_catalog.set_config({name}, {value}, true)")
