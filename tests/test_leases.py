@@ -383,7 +383,7 @@ async def test_a_finishing_request_begins_the_waiters_transaction(
         async def holder() -> None:
             async with request_transaction(gateway, _anonymous_request()) as tx:
                 driver = await tx.driver()
-                # A setting, a transaction lock and a write: none may reach the waiter.
+                # A setting and a transaction lock: neither may reach the waiter.
                 await driver.execute("SELECT set_config('sessiongate.holder', 'yes', true)")
                 await driver.execute("SELECT pg_advisory_xact_lock(4242)")
                 held.set()
